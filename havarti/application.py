@@ -1,0 +1,64 @@
+"""The seed's entry point: ``havarti.app``, one object for gunicorn and for Celery.
+
+``gunicorn havarti:app`` calls it as a WSGI application (it delegates to the
+Flask app); ``celery --app=havarti worker`` finds a Celery application. Both
+are the same object, built from the environment on first access.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from celery import Celery
+
+from havarti.config import ConfigError, Settings, load_settings
+from havarti.wiring import IndexHolder, prepare
+
+
+class Havarti(Celery):
+    """A Celery application that is also the WSGI application."""
+
+    def __init__(self, settings: Settings, migrate: bool = True) -> None:
+        super().__init__("havarti", set_as_current=False)
+        self.settings = settings
+        self.holder = IndexHolder(settings)
+        self._flask: Any = None
+        self._flask_guard = threading.Lock()
+        if migrate:
+            for line in prepare(settings):
+                print(f"havarti: {line}", file=sys.stderr)
+
+    @property
+    def flask(self) -> Any:
+        if self._flask is None:
+            with self._flask_guard:
+                if self._flask is None:
+                    from havarti.web import create_app
+
+                    self._flask = create_app(self.settings, self.holder)
+        return self._flask
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:  # type: ignore[override]
+        return self.flask(environ, start_response)
+
+
+_application: Havarti | None = None
+_lock = threading.Lock()
+
+
+def get_application() -> Havarti:
+    """Build ``havarti.app`` once; a configuration error ends the process with exit 2."""
+    global _application
+    if _application is None:
+        with _lock:
+            if _application is None:
+                try:
+                    settings = load_settings()
+                except ConfigError as exc:
+                    print(f"havarti: configuration error: {exc}", file=sys.stderr)
+                    raise SystemExit(2) from None
+                _application = Havarti(settings)
+                _application.flask  # noqa: B018 -- build now, before gunicorn forks
+    return _application

@@ -1,0 +1,50 @@
+"""Projects and files Havarti holds itself: look-ups, and their page entries."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from havarti.db.models import ORIGIN_UPLOADED, File, Project
+from havarti.domain.distributions import normalized
+from havarti.domain.pages import PageFile, file_url
+
+
+def get_or_create_project(session: Session, name: str) -> Project:
+    canonical = normalized(name)
+    project = session.scalar(select(Project).where(Project.name == canonical))
+    if project is None:
+        project = Project(name=canonical, display_name=name, private=False, serial=0)
+        session.add(project)
+        session.flush()
+    return project
+
+
+def find_project(session: Session, name: str) -> Project | None:
+    return session.scalar(select(Project).where(Project.name == normalized(name)))
+
+
+def project_names(session: Session) -> list[str]:
+    """Every project with a private or cached file, sorted."""
+    return list(session.scalars(
+        select(Project.name).where(Project.files.any()).order_by(Project.name)))
+
+
+def project_files(session: Session, project: Project) -> list[File]:
+    return list(session.scalars(select(File).where(File.project_id == project.id)))
+
+
+def page_file(row: File, project_name: str) -> PageFile:
+    """The page entry of a file Havarti holds."""
+    return PageFile(
+        filename=row.filename,
+        url=file_url(project_name, row.filename),
+        hashes={"sha256": row.sha256},
+        version=row.version,
+        requires_python=row.requires_python,
+        yanked=(row.yanked_reason or "") if row.yanked else False,
+        core_metadata={"sha256": row.metadata_sha256} if row.metadata_sha256 else False,
+        size=row.size,
+        upload_time=row.upload_time,
+        origin="private" if row.origin == ORIGIN_UPLOADED else "cached",
+    )

@@ -1,0 +1,287 @@
+"""Fetching a file from upstream into storage, verified, while clients read along.
+
+The seed's rule for a miss is "mark it for caching, serve the package". One
+download per file: it spools upstream bytes to a local file, hashing as they
+arrive; every client asking meanwhile reads the spool as it grows. The last
+byte is held back until the hash is verified, so on a mismatch or a broken
+upstream stream every client's response is cut short (pip and uv fail loudly)
+and nothing is stored. Only a verified file is written to storage, and only
+then is its row committed.
+
+Across processes, a lease in the database makes one process the downloader;
+the others wait for its row, then serve from storage.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+
+from havarti.db import Database
+from havarti.db.models import ORIGIN_CACHED, File, Lease
+from havarti.domain.catalog import get_or_create_project
+from havarti.domain.distributions import parse_dist_filename
+from havarti.errors import HavartiError, UpstreamError
+from havarti.storage import Digests, Storage, storage_key
+from havarti.storage.base import CHUNK
+from havarti.upstream.client import UpstreamClient, UpstreamFile
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30
+HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class DownloadFailed(HavartiError):
+    """The upstream download broke or did not verify; nothing was stored."""
+
+
+@dataclass
+class Download:
+    project: str
+    file: UpstreamFile
+    spool: Path
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    written: int = 0
+    state: str = "running"  # running | done | failed | elsewhere
+    error: str | None = None
+    row: File | None = None
+
+    def readable(self) -> int:
+        """Bytes a client may be sent now: all but the last until verified."""
+        if self.state == "done":
+            return self.written
+        return max(0, self.written - 1)
+
+
+class Fetcher:
+    """Runs at most one download per file in this process; clients share it."""
+
+    def __init__(self, db: Database, storage: Storage, upstream: UpstreamClient,
+                 spool_dir: Path) -> None:
+        self.db = db
+        self.storage = storage
+        self.upstream = upstream
+        self.spool_dir = spool_dir
+        self._downloads: dict[str, Download] = {}
+        self._guard = threading.Lock()
+
+    def start(self, project: str, file: UpstreamFile) -> tuple[Download, Iterator[bytes] | None]:
+        """Join or start the download of ``file``; return it and a reader for the client."""
+        with self._guard:
+            download = self._downloads.get(file.filename)
+            if download is None:
+                self.spool_dir.mkdir(parents=True, exist_ok=True)
+                fd, spool = tempfile.mkstemp(dir=self.spool_dir, prefix="dl-")
+                os.close(fd)
+                download = Download(project, file, Path(spool))
+                self._downloads[file.filename] = download
+                threading.Thread(target=self._run, args=(download,), daemon=True,
+                                 name=f"fetch {file.filename}").start()
+            # Open before the download can unlink the spool: the handle keeps it readable.
+            handle = open(download.spool, "rb")
+        return download, self._read(download, handle)
+
+    def fetch(self, project: str, file: UpstreamFile) -> File:
+        """Download synchronously (jobs, prefetch); return the cached row."""
+        download, reader = self.start(project, file)
+        if reader is not None:
+            reader.close()  # type: ignore[attr-defined]
+        with download.cond:
+            while download.state == "running":
+                download.cond.wait()
+        if download.state == "failed":
+            raise DownloadFailed(download.error or "download failed")
+        if download.row is None:
+            raise DownloadFailed(f"{file.filename} was not stored")
+        return download.row
+
+    def _read(self, download: Download, handle) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+        with handle:
+            sent = 0
+            while True:
+                with download.cond:
+                    while download.state == "running" and download.readable() <= sent:
+                        download.cond.wait(timeout=5)
+                    state, limit = download.state, download.readable()
+                if state == "failed":
+                    raise DownloadFailed(download.error or "download failed")
+                if state == "elsewhere":
+                    # Another process downloaded it: the rest comes from storage.
+                    yield from self._from_storage(download.file, sent)
+                    return
+                while sent < limit:
+                    data = handle.read(min(CHUNK, limit - sent))
+                    if not data:
+                        break
+                    sent += len(data)
+                    yield data
+                if state == "done" and sent >= download.written:
+                    return
+
+    def _from_storage(self, file: UpstreamFile, offset: int) -> Iterator[bytes]:
+        with self.db.session() as session:
+            row = session.scalar(select(File).where(File.filename == file.filename))
+        if row is None or not row.stored:
+            raise DownloadFailed(f"{file.filename} was not cached by the other process")
+        yield from self.storage.open(row.storage_key, offset)
+
+    def _run(self, download: Download) -> None:
+        file = download.file
+        try:
+            if self._acquire(file.filename):
+                try:
+                    self._download(download)
+                finally:
+                    self._release(file.filename)
+            else:
+                self._wait_elsewhere(download)
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            log.warning("fetch-failed project=%s file=%s reason=%s", download.project,
+                        file.filename, reason)
+            with download.cond:
+                download.state, download.error = "failed", reason
+                download.cond.notify_all()
+        finally:
+            with self._guard:
+                self._downloads.pop(file.filename, None)
+                try:
+                    download.spool.unlink()
+                except FileNotFoundError:
+                    pass
+
+    def _download(self, download: Download) -> None:
+        file = download.file
+        existing = self._cached_row(file.filename)
+        if existing is not None:
+            self._finish_from_row(download, existing)
+            return
+        if not file.sha256:
+            raise UpstreamError(f"upstream gives no sha256 for {file.filename}; not caching")
+        started = time.monotonic()
+        last_renew = started
+        with open(download.spool, "wb") as out, self.upstream.stream(file.url) as response:
+            hasher = Digests(expect_sha256=file.sha256, expect_size=file.size)
+            for chunk in response.iter_raw(CHUNK):
+                hasher.update(chunk)
+                out.write(chunk)
+                out.flush()
+                with download.cond:
+                    download.written = hasher.size
+                    download.cond.notify_all()
+                if time.monotonic() - last_renew > LEASE_SECONDS / 3:
+                    self._renew(file.filename)
+                    last_renew = time.monotonic()
+            hasher.verify()
+        key = storage_key(file.sha256, file.filename)
+        with open(download.spool, "rb") as spooled:
+            self.storage.write(key, spooled, hasher.size)
+        row = self._record(download.project, file, key, hasher)
+        log.info("fetched project=%s file=%s bytes=%d seconds=%.3f", download.project,
+                 file.filename, hasher.size, time.monotonic() - started)
+        with download.cond:
+            download.row = row
+            download.state = "done"
+            download.cond.notify_all()
+
+    def _record(self, project: str, file: UpstreamFile, key: str, hasher: Digests) -> File:
+        dist = parse_dist_filename(file.filename)
+        try:
+            with self.db.session() as session:
+                proj = get_or_create_project(session, project)
+                row = File(
+                    project_id=proj.id, filename=file.filename, version=dist.version,
+                    packagetype=dist.packagetype, size=hasher.size,
+                    sha256=hasher.sha256.hexdigest(), md5=hasher.md5.hexdigest(),
+                    blake2_256=hasher.blake2_256.hexdigest(), requires_python=file.requires_python,
+                    yanked=file.yanked is not False,
+                    yanked_reason=file.yanked if isinstance(file.yanked, str) else None,
+                    upload_time=file.upload_datetime or datetime.now(UTC), origin=ORIGIN_CACHED,
+                    metadata_sha256=(file.core_metadata.get("sha256")
+                                     if isinstance(file.core_metadata, dict) else None),
+                    storage_key=key, upstream_url=file.url, stored=True,
+                    last_served=datetime.now(UTC),
+                )
+                existing = session.scalar(select(File).where(File.filename == file.filename))
+                if existing is not None:
+                    # An evicted file fetched again: the same row, stored once more.
+                    existing.stored, existing.storage_key = True, key
+                    existing.last_served = datetime.now(UTC)
+                    return existing
+                proj.serial += 1
+                session.add(row)
+            return row
+        except DBIntegrityError:
+            cached = self._cached_row(file.filename)
+            if cached is None:
+                raise
+            return cached
+
+    def _cached_row(self, filename: str) -> File | None:
+        with self.db.session() as session:
+            row = session.scalar(select(File).where(File.filename == filename))
+        if row is not None and row.stored:
+            return row
+        return None
+
+    def _finish_from_row(self, download: Download, row: File) -> None:
+        with download.cond:
+            download.row = row
+            download.state = "elsewhere"
+            download.cond.notify_all()
+
+    def _wait_elsewhere(self, download: Download) -> None:
+        """Another process holds the lease: wait for its row, or take over if it dies."""
+        filename = download.file.filename
+        while True:
+            row = self._cached_row(filename)
+            if row is not None:
+                self._finish_from_row(download, row)
+                return
+            if self._acquire(filename):
+                try:
+                    self._download(download)
+                finally:
+                    self._release(filename)
+                return
+            time.sleep(0.1)
+
+    # Leases: one downloader per file across every process sharing the database.
+
+    def _acquire(self, filename: str) -> bool:
+        key = f"file:{filename}"
+        now = datetime.now(UTC)
+        expires = now + timedelta(seconds=LEASE_SECONDS)
+        with self.db.session() as session:
+            session.execute(delete(Lease).where(Lease.key == key, Lease.expires < now))
+        try:
+            with self.db.session() as session:
+                session.add(Lease(key=key, holder=HOLDER, expires=expires))
+            return True
+        except DBIntegrityError:
+            return False
+
+    def _renew(self, filename: str) -> None:
+        with self.db.session() as session:
+            session.execute(update(Lease).where(Lease.key == f"file:{filename}",
+                                                Lease.holder == HOLDER)
+                            .values(expires=datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS)))
+
+    def _release(self, filename: str) -> None:
+        with self.db.session() as session:
+            session.execute(delete(Lease).where(Lease.key == f"file:{filename}",
+                                                Lease.holder == HOLDER))
+

@@ -1,0 +1,311 @@
+"""The package index as one service: pages, files and uploads, for every front end.
+
+The web handlers, the CLI and the background jobs all call this; it holds the
+database, storage, upstream client, mirror policy and the rendered-page cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from havarti.config import Settings
+from havarti.db import Database
+from havarti.db.models import ORIGIN_UPLOADED, File, Project
+from havarti.domain import catalog
+from havarti.domain.distributions import normalized
+from havarti.domain.fetch import Download, Fetcher
+from havarti.domain.mirror import Mirror, UpstreamState
+from havarti.domain.pages import (
+    PageFile,
+    ProjectPage,
+    file_url,
+    render_html,
+    render_index_html,
+    render_index_json,
+    render_json,
+)
+from havarti.domain.uploads import Upload, accept_upload
+from havarti.errors import NotFound, StorageUnavailable, UpstreamError, UpstreamNotFound
+from havarti.jobs.base import JobRunner
+from havarti.storage import Digests, HashingReader, Storage, StorageError, metadata_key
+from havarti.storage.base import LocalPath
+from havarti.upstream.client import UpstreamClient, UpstreamFile
+
+log = logging.getLogger(__name__)
+
+PAGE_CACHE_SIZE = 1024
+#: last_served is written at most this often per file: a hot file must not cost a write per hit.
+LAST_SERVED_RESOLUTION = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class RenderedPage:
+    """A project page, built once and rendered to bytes in both formats."""
+
+    page: ProjectPage
+    html: bytes
+    json: bytes
+    etag: str
+
+    @property
+    def stale(self) -> bool:
+        return self.page.stale
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file Havarti holds: serve it from storage."""
+
+    filename: str
+    key: str
+    size: int
+    sha256: str
+    local: LocalPath | None
+    redirect: str | None
+
+
+@dataclass(frozen=True)
+class StreamingFile:
+    """A miss being fetched: the client reads along with the download."""
+
+    filename: str
+    size: int | None
+    sha256: str | None
+    chunks: Iterator[bytes]
+    download: Download
+
+
+@dataclass(frozen=True)
+class RedirectFile:
+    """FILE_MISS=redirect: send the client upstream; a job caches the file."""
+
+    filename: str
+    url: str
+
+
+@dataclass(frozen=True)
+class MetadataFile:
+    filename: str
+    data: bytes
+
+
+class PackageIndex:
+    def __init__(self, settings: Settings, db: Database, storage: Storage,
+                 upstream: UpstreamClient, jobs: JobRunner | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.storage = storage
+        self.upstream = upstream
+        self.mirror = Mirror(db, upstream, settings.index_ttl)
+        self.fetcher = Fetcher(db, storage, upstream, Path(settings.package_cache) / "spool")
+        self.jobs = jobs
+        self._pages: OrderedDict[tuple, RenderedPage] = OrderedDict()
+        self._pages_guard = threading.Lock()
+
+    # Pages
+
+    def project_page(self, name: str) -> RenderedPage:
+        """The project's page: private files, upstream files (unless shadowed), or both.
+
+        Raises NotFound, or UpstreamError when upstream fails and nothing is stored.
+        """
+        canonical = normalized(name)
+        with self.db.session() as session:
+            project = session.execute(
+                select(Project.id, Project.serial, Project.private)
+                .where(Project.name == canonical)).first()
+        private = project is not None and project.private
+        upstream: UpstreamState | None = None
+        stale = False
+        if not private or canonical in self.settings.upstream_merge:
+            try:
+                upstream = self.mirror.state(canonical)
+                stale = upstream.stale
+            except UpstreamNotFound:
+                if not private:
+                    raise NotFound(f"no project named {canonical!r}") from None
+            except UpstreamError:
+                if not private:
+                    raise
+                stale = True
+        key = (canonical, project.serial if project else -1,
+               upstream.token if upstream else None, stale, self._cooldown_epoch())
+        with self._pages_guard:
+            rendered = self._pages.get(key)
+            if rendered is not None:
+                self._pages.move_to_end(key)
+                return rendered
+        page = self._build_page(canonical, project.id if private and project else None,
+                                upstream, stale)
+        etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
+        rendered = RenderedPage(page, render_html(page), render_json(page), etag)
+        with self._pages_guard:
+            self._pages[key] = rendered
+            while len(self._pages) > PAGE_CACHE_SIZE:
+                self._pages.popitem(last=False)
+        return rendered
+
+    def _cooldown_epoch(self) -> int | None:
+        # A cooldown makes the page depend on the clock: rebuild at most once a minute.
+        return int(time.time() // 60) if self.settings.cooldown else None
+
+    def _build_page(self, name: str, private_project_id: int | None,
+                    upstream: UpstreamState | None, stale: bool) -> ProjectPage:
+        files: list[PageFile] = []
+        if private_project_id is not None:
+            with self.db.session() as session:
+                rows = session.scalars(select(File).where(
+                    File.project_id == private_project_id, File.origin == ORIGIN_UPLOADED))
+                files = [catalog.page_file(row, name) for row in rows]
+        if upstream is not None:
+            private_names = {f.filename for f in files}
+            files += [self._upstream_page_file(name, f) for f in self._visible(name, upstream.files)
+                      if f.filename not in private_names]
+        files.sort(key=lambda f: f.filename)
+        return ProjectPage(name=name, files=files, stale=stale)
+
+    def _visible(self, name: str, files: tuple[UpstreamFile, ...]) -> list[UpstreamFile]:
+        """Upstream files after the supply-chain cooldown."""
+        cooldown = self.settings.cooldown
+        if not cooldown or name in self.settings.cooldown_exempt:
+            return list(files)
+        cutoff = datetime.now(UTC) - cooldown
+        # A file without an upload time cannot be judged young: it stays.
+        return [f for f in files if f.upload_datetime is None or f.upload_datetime <= cutoff]
+
+    @staticmethod
+    def _upstream_page_file(name: str, f: UpstreamFile) -> PageFile:
+        return PageFile(
+            filename=f.filename, url=file_url(name, f.filename), hashes=f.hashes,
+            version=f.version, requires_python=f.requires_python, yanked=f.yanked,
+            core_metadata=f.core_metadata, size=f.size, upload_time=f.upload_datetime,
+            origin="upstream")
+
+    def index(self) -> tuple[bytes, bytes]:
+        """The /simple/ page: private and cached projects (HTML, JSON)."""
+        with self.db.session() as session:
+            names = catalog.project_names(session)
+        return render_index_html(names), render_index_json(names)
+
+    # Files
+
+    def open_file(self, project: str, filename: str) -> StoredFile | StreamingFile | RedirectFile:
+        """Where the client gets ``filename`` from: storage, a shared download, or upstream."""
+        canonical = normalized(project)
+        stored = self._stored(canonical, filename)
+        if stored is not None:
+            return stored
+        upstream_file = self._upstream_file(canonical, filename)
+        if self.settings.file_miss == "redirect" and self.jobs is not None:
+            self.jobs.enqueue("cache_file", project=canonical, filename=filename)
+            return RedirectFile(filename, upstream_file.url)
+        download, chunks = self.fetcher.start(canonical, upstream_file)
+        assert chunks is not None
+        return StreamingFile(filename, upstream_file.size, upstream_file.sha256, chunks, download)
+
+    def _stored(self, canonical: str, filename: str) -> StoredFile | None:
+        now = datetime.now(UTC)
+        with self.db.session() as session:
+            row = session.execute(
+                select(File.id, File.storage_key, File.size, File.sha256, File.stored,
+                       File.last_served, Project.name, Project.private, File.origin)
+                .join(Project).where(File.filename == filename)).first()
+            if row is None or row.name != canonical:
+                return None
+            if not row.stored:
+                return None
+            if row.last_served is None or now - row.last_served > LAST_SERVED_RESOLUTION:
+                session.execute(update(File).where(File.id == row.id).values(last_served=now))
+        if row.private and row.origin != ORIGIN_UPLOADED and canonical not in self.settings.upstream_merge:
+            # A cached upstream file of a project that became private is shadowed too.
+            return None
+        try:
+            local = self.storage.local_path(row.storage_key)
+            redirect = None if local else self.storage.url(row.storage_key, filename)
+        except StorageError as exc:
+            raise StorageUnavailable(f"storage unavailable: {exc}") from None
+        return StoredFile(filename, row.storage_key, row.size, row.sha256, local, redirect)
+
+    def _upstream_file(self, canonical: str, filename: str) -> UpstreamFile:
+        with self.db.session() as session:
+            private = session.scalar(select(Project.private).where(Project.name == canonical))
+        if private and canonical not in self.settings.upstream_merge:
+            raise NotFound(f"no file {filename!r} in project {canonical!r}")
+        try:
+            state = self.mirror.state(canonical, revalidate=False)
+            found = state.file(filename)
+            if found is None:
+                # A release newer than our stored page: ask upstream once more.
+                found = self.mirror.state(canonical).file(filename)
+        except UpstreamNotFound:
+            raise NotFound(f"no project named {canonical!r}") from None
+        if found is None or found not in self._visible(canonical, (found,)):
+            raise NotFound(f"no file {filename!r} in project {canonical!r}")
+        return found
+
+    def cache_file(self, project: str, filename: str) -> str:
+        """Make sure ``filename`` is stored (the cache_file job); idempotent."""
+        canonical = normalized(project)
+        if self._stored(canonical, filename) is not None:
+            return f"{filename}: already cached"
+        row = self.fetcher.fetch(canonical, self._upstream_file(canonical, filename))
+        return f"{filename}: cached {row.size} bytes"
+
+    def metadata(self, project: str, filename: str) -> MetadataFile:
+        """The core metadata file (PEP 658) of ``filename``: stored, or fetched, verified and kept."""
+        canonical = normalized(project)
+        with self.db.session() as session:
+            row = session.execute(
+                select(File.metadata_sha256, Project.name, Project.private, File.origin)
+                .join(Project).where(File.filename == filename)).first()
+        expected: str | None = None
+        upstream_file: UpstreamFile | None = None
+        if row is not None and row.name == canonical and row.metadata_sha256 and (
+                row.origin == ORIGIN_UPLOADED or not row.private):
+            expected = row.metadata_sha256
+        else:
+            upstream_file = self._upstream_file(canonical, filename)
+            if upstream_file.core_metadata is False:
+                raise NotFound(f"no metadata file for {filename!r}")
+            if isinstance(upstream_file.core_metadata, dict):
+                expected = upstream_file.core_metadata.get("sha256")
+        if expected:
+            key = metadata_key(expected, filename)
+            try:
+                if self.storage.exists(key):
+                    return MetadataFile(filename, self.storage.read_bytes(key))
+            except StorageError as exc:
+                raise StorageUnavailable(f"storage unavailable: {exc}") from None
+        if upstream_file is None:
+            raise NotFound(f"no metadata file for {filename!r}")
+        data = self.upstream.get_bytes(upstream_file.url + ".metadata")
+        if expected:
+            digests = Digests(expect_sha256=expected)
+            self.storage.write(metadata_key(expected, filename),
+                               HashingReader(io.BytesIO(data), digests), len(data))
+        return MetadataFile(filename, data)
+
+    # Uploads
+
+    def upload(self, upload: Upload) -> File:
+        return accept_upload(self.db, self.storage, upload, self.settings.max_upload_size)
+
+    def find_project(self, name: str) -> Project | None:
+        with self.db.session() as session:
+            return catalog.find_project(session, name)
+
+    def close(self) -> None:
+        self.upstream.close()
+        self.db.dispose()
+

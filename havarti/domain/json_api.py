@@ -1,0 +1,102 @@
+"""The PyPI JSON API (``/pypi/<project>/json``), used by poetry, pip-audit and others.
+
+Built from Havarti's rows for private projects; proxied for upstream ones with
+every file URL pointing at Havarti, so the files are cached like any other.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from havarti.db.models import ORIGIN_UPLOADED, File
+from havarti.domain import catalog
+from havarti.domain.distributions import normalized, same_version
+from havarti.domain.pages import file_url, format_time, sort_versions
+from havarti.errors import NotFound, UpstreamError
+from havarti.upstream.client import UpstreamClient
+
+JSON_API_LIMIT = 64 * 2**20
+
+
+def _python_version(row: File) -> str:
+    if row.packagetype == "sdist":
+        return "source"
+    parts = row.filename[:-4].split("-")
+    return parts[-3] if len(parts) >= 5 else "py3"
+
+
+def _file_entry(row: File, base_url: str, project: str) -> dict[str, Any]:
+    return {
+        "filename": row.filename,
+        "url": base_url + file_url(project, row.filename, relative_to_page=False),
+        "digests": {"sha256": row.sha256, "md5": row.md5, "blake2b_256": row.blake2_256},
+        "md5_digest": row.md5,
+        "packagetype": row.packagetype,
+        "python_version": _python_version(row),
+        "requires_python": row.requires_python,
+        "size": row.size,
+        "upload_time": row.upload_time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "upload_time_iso_8601": format_time(row.upload_time),
+        "yanked": row.yanked,
+        "yanked_reason": row.yanked_reason,
+        "has_sig": False,
+    }
+
+
+def private_project_json(session: Any, name: str, version: str | None, base_url: str) -> dict | None:
+    """The JSON document of a private project, or None when it is not private."""
+    project = catalog.find_project(session, name)
+    if project is None or not project.private:
+        return None
+    rows = list(session.scalars(select(File).where(File.project_id == project.id,
+                                                   File.origin == ORIGIN_UPLOADED)))
+    releases: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: r.filename):
+        releases.setdefault(row.version, []).append(_file_entry(row, base_url, project.name))
+    versions = sort_versions(list(releases))
+    unyanked = [v for v in versions if not all(f["yanked"] for f in releases[v])]
+    latest = (unyanked or versions)[-1]
+    if version is not None:
+        matches = [v for v in versions if same_version(v, version)]
+        if not matches:
+            raise NotFound(f"no version {version!r} of {project.name!r}")
+        latest = matches[0]
+    meta = next(r for r in rows if r.version == latest)
+    info = {
+        "name": project.display_name, "version": latest, "summary": meta.summary,
+        "description": meta.description, "description_content_type": meta.description_content_type,
+        "requires_python": meta.requires_python, "yanked": all(f["yanked"] for f in releases[latest]),
+        "package_url": f"{base_url}/projects/{project.name}/",
+        "project_url": f"{base_url}/projects/{project.name}/",
+        "release_url": f"{base_url}/projects/{project.name}/{latest}/",
+    }
+    document: dict[str, Any] = {"info": info, "urls": releases[latest], "last_serial": project.serial,
+                                "vulnerabilities": []}
+    if version is None:
+        document["releases"] = releases
+    return document
+
+
+def upstream_project_json(upstream: UpstreamClient, name: str, version: str | None,
+                          base_url: str) -> dict:
+    """Upstream's JSON document with every file URL pointing at Havarti."""
+    canonical = normalized(name)
+    path = f"{canonical}/{version}/json" if version else f"{canonical}/json"
+    try:
+        document = json.loads(upstream.get_bytes(upstream.json_api_url(path), JSON_API_LIMIT))
+    except ValueError:
+        raise UpstreamError(f"upstream sent unreadable JSON for {canonical}") from None
+
+    def rewrite(entry: dict[str, Any]) -> None:
+        if "filename" in entry:
+            entry["url"] = base_url + file_url(canonical, entry["filename"], relative_to_page=False)
+
+    for entry in document.get("urls") or []:
+        rewrite(entry)
+    for files in (document.get("releases") or {}).values():
+        for entry in files:
+            rewrite(entry)
+    return document

@@ -1,0 +1,146 @@
+"""The project page as data, and its two renderings: PEP 503 HTML and PEP 691 JSON.
+
+One structure, built once per change, rendered to bytes once per format; the
+web layer serves those bytes as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
+from urllib.parse import quote
+
+from packaging.version import InvalidVersion, Version
+
+#: PEP 700 (size, upload-time, versions) raised the simple API to 1.1.
+API_VERSION = "1.1"
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPE = "application/vnd.pypi.simple.v1+html"
+
+
+@dataclass(frozen=True)
+class PageFile:
+    """One file as a project page lists it."""
+
+    filename: str
+    #: Havarti's own URL, relative to the project page (host independent, so bytes cache).
+    url: str
+    hashes: dict[str, str]
+    version: str | None = None
+    requires_python: str | None = None
+    #: False, or the reason (may be empty) when yanked (PEP 592).
+    yanked: bool | str = False
+    #: False, or the hashes of the core metadata file (PEP 658/714).
+    core_metadata: bool | dict[str, str] = False
+    size: int | None = None
+    upload_time: datetime | None = None
+    #: "private", "cached" or "upstream": for the UI, not rendered in the simple API.
+    origin: str = "upstream"
+
+
+@dataclass
+class ProjectPage:
+    name: str
+    files: list[PageFile] = field(default_factory=list)
+    #: Upstream could not be reached; the page is the last one stored.
+    stale: bool = False
+
+    @property
+    def versions(self) -> list[str]:
+        return sort_versions({f.version for f in self.files if f.version})
+
+
+def file_url(project: str, filename: str, relative_to_page: bool = True) -> str:
+    path = f"files/{quote(project)}/{quote(filename)}"
+    return f"../../{path}" if relative_to_page else f"/{path}"
+
+
+def sort_versions(versions: set[str] | list[str]) -> list[str]:
+    def key(v: str) -> tuple[int, Version | str]:
+        try:
+            return (1, Version(v))
+        except InvalidVersion:
+            return (0, v)
+
+    return sorted(set(versions), key=key)
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601 in UTC with a Z, as PEP 700 shows."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def render_html(page: ProjectPage) -> bytes:
+    lines = [
+        "<!DOCTYPE html>",
+        "<html>",
+        "  <head>",
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+        f"    <title>Links for {escape(page.name)}</title>",
+        "  </head>",
+        "  <body>",
+        f"    <h1>Links for {escape(page.name)}</h1>",
+    ]
+    for f in page.files:
+        href = f.url
+        if "sha256" in f.hashes:
+            href += f"#sha256={f.hashes['sha256']}"
+        attrs = [f'href="{escape(href)}"']
+        if f.requires_python:
+            attrs.append(f'data-requires-python="{escape(f.requires_python)}"')
+        if f.yanked is not False:
+            attrs.append(f'data-yanked="{escape(f.yanked if isinstance(f.yanked, str) else "")}"')
+        if isinstance(f.core_metadata, dict) and f.core_metadata:
+            name, value = next(iter(sorted(f.core_metadata.items())))
+            # PEP 714's name, plus PEP 658's for older clients.
+            attrs.append(f'data-core-metadata="{name}={escape(value)}"')
+            attrs.append(f'data-dist-info-metadata="{name}={escape(value)}"')
+        elif f.core_metadata is True:
+            attrs.append('data-core-metadata="true"')
+            attrs.append('data-dist-info-metadata="true"')
+        lines.append(f"    <a {' '.join(attrs)}>{escape(f.filename)}</a><br>")
+    lines += ["  </body>", "</html>", ""]
+    return "\n".join(lines).encode()
+
+
+def page_json(page: ProjectPage) -> dict:
+    files = []
+    for f in page.files:
+        entry: dict = {"filename": f.filename, "url": f.url, "hashes": f.hashes}
+        if f.requires_python:
+            entry["requires-python"] = f.requires_python
+        entry["yanked"] = f.yanked
+        if f.core_metadata is not False:
+            entry["core-metadata"] = f.core_metadata
+            entry["data-dist-info-metadata"] = f.core_metadata
+        if f.size is not None:
+            entry["size"] = f.size
+        if f.upload_time is not None:
+            entry["upload-time"] = format_time(f.upload_time)
+        files.append(entry)
+    return {"meta": {"api-version": API_VERSION}, "name": page.name, "files": files,
+            "versions": page.versions}
+
+
+def render_json(page: ProjectPage) -> bytes:
+    return json.dumps(page_json(page), separators=(",", ":")).encode()
+
+
+def render_index_html(names: list[str]) -> bytes:
+    body = "\n".join(f'    <a href="{escape(quote(n))}/">{escape(n)}</a><br>' for n in names)
+    return (
+        "<!DOCTYPE html>\n<html>\n  <head>\n"
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
+        "    <title>Simple index</title>\n  </head>\n  <body>\n"
+        f"{body}\n  </body>\n</html>\n"
+    ).encode()
+
+
+def render_index_json(names: list[str]) -> bytes:
+    return json.dumps({"meta": {"api-version": API_VERSION},
+                       "projects": [{"name": n} for n in names]},
+                      separators=(",", ":")).encode()

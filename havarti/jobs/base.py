@@ -1,0 +1,51 @@
+"""The job interface and the job functions both runners execute."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from havarti.domain.index import PackageIndex
+
+log = logging.getLogger(__name__)
+
+
+def cache_file(index: PackageIndex, project: str, filename: str) -> str:
+    """Download and verify one upstream file into storage (no-op when cached)."""
+    return index.cache_file(project, filename)
+
+
+def refresh_project(index: PackageIndex, project: str) -> str:
+    """Revalidate one project's upstream page."""
+    state = index.mirror.state(project)
+    return f"{project}: {len(state.files)} files"
+
+
+JOBS: dict[str, Callable[..., str]] = {
+    "cache_file": cache_file,
+    "refresh_project": refresh_project,
+}
+
+
+def job_key(name: str, kwargs: dict[str, Any]) -> str:
+    """Identity of a job, for de-duplication while queued."""
+    return name + ":" + ",".join(f"{k}={kwargs[k]}" for k in sorted(kwargs))
+
+
+class JobRunner(ABC):
+    @abstractmethod
+    def enqueue(self, name: str, **kwargs: Any) -> None:
+        """Queue job ``name``; a duplicate of a queued job is dropped."""
+
+    def pending(self) -> int:
+        """Jobs queued or running, for metrics; -1 when unknown."""
+        return -1
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+    def check(self) -> str:
+        return self.describe()

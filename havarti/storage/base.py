@@ -1,0 +1,142 @@
+"""The storage interface every backend implements, and its errors."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+CHUNK = 1 << 20
+
+
+class StorageError(Exception):
+    """The backend failed (unreachable, refused, out of space)."""
+
+
+class ObjectNotFound(StorageError, FileNotFoundError):
+    """No object under that key."""
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class LocalPath:
+    """A backend that keeps objects as plain files can hand out the path (for sendfile)."""
+
+    path: str
+
+
+class Storage(ABC):
+    """Objects under keys Havarti builds (never raw request input).
+
+    Writes are atomic: a reader never sees a partial object under the final key,
+    and a stream that raises while being read leaves nothing behind.
+    """
+
+    name: str = "storage"
+
+    @abstractmethod
+    def write(self, key: str, stream: Readable, size: int | None = None) -> int:
+        """Store everything ``stream`` yields under ``key``; return the byte count."""
+
+    @abstractmethod
+    def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Stream bytes ``start`` to ``end`` (inclusive; ``None`` = to the end)."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def size(self, key: str) -> int: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """Yield ``(key, size)`` of every object under ``prefix``."""
+
+    def url(self, key: str, filename: str, expires: int = 300) -> str | None:
+        """A direct, short-lived URL clients may be redirected to, or None."""
+        return None
+
+    def local_path(self, key: str) -> LocalPath | None:
+        """The object's path on this machine's disk, when the backend has one."""
+        return None
+
+    def ensure_ready(self) -> str | None:
+        """Create the bucket/container if missing; return a message if it was created."""
+        return None
+
+    def check(self) -> str:
+        """Verify credentials and access; return a short description or raise StorageError."""
+        return self.name
+
+    def read_bytes(self, key: str) -> bytes:
+        return b"".join(self.open(key))
+
+
+class Digests:
+    """sha256, md5 and blake2b-256 of bytes seen so far; ``verify`` checks the promise."""
+
+    def __init__(self, expect_sha256: str | None = None, expect_size: int | None = None) -> None:
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5()
+        self.blake2_256 = hashlib.blake2b(digest_size=32)
+        self.size = 0
+        self.expect_sha256 = expect_sha256
+        self.expect_size = expect_size
+
+    def update(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.md5.update(data)
+        self.blake2_256.update(data)
+        self.size += len(data)
+        if self.expect_size is not None and self.size > self.expect_size:
+            raise IntegrityError(f"more bytes than the expected {self.expect_size}")
+
+    def verify(self) -> None:
+        if self.expect_size is not None and self.size != self.expect_size:
+            raise IntegrityError(f"got {self.size} bytes, expected {self.expect_size}")
+        if self.expect_sha256 is not None and self.sha256.hexdigest() != self.expect_sha256.lower():
+            raise IntegrityError(
+                f"sha256 {self.sha256.hexdigest()} does not match the expected {self.expect_sha256}")
+
+
+class HashingReader:
+    """Wraps a stream, hashing what passes, and verifies ``digests`` at the end.
+
+    Because the raise happens while the backend is still reading, an atomic backend
+    discards the object: nothing unverified is ever stored.
+    """
+
+    def __init__(self, stream: Readable, digests: Digests) -> None:
+        self.stream = stream
+        self.digests = digests
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self.stream.read(size)
+        if data:
+            self.digests.update(data)
+        elif size != 0:
+            self.digests.verify()
+        return data
+
+
+class IntegrityError(Exception):
+    """Bytes did not match the size or hash they were promised to have."""
+
+
+def storage_key(sha256: str, filename: str) -> str:
+    """Content-addressed key: identical bytes share a key, so retries are idempotent."""
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}/{filename}"
+
+
+def metadata_key(metadata_sha256: str, filename: str) -> str:
+    """Key of a distribution's core metadata file (PEP 658), also content-addressed."""
+    return storage_key(metadata_sha256, filename + ".metadata")

@@ -1,0 +1,122 @@
+"""localstorage: files on this machine's disk, under PACKAGE_CACHE/files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from havarti.storage.base import CHUNK, LocalPath, ObjectNotFound, Readable, Storage, StorageError
+
+
+class LocalStorage(Storage):
+    name = "localstorage"
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.tmp = self.root / ".tmp"
+
+    def _path(self, key: str) -> Path:
+        # Keys are built by Havarti; this guard keeps a bug from escaping the root.
+        if key.startswith("/") or ".." in key.split("/") or "\\" in key or "\0" in key:
+            raise ValueError(f"unsafe storage key {key!r}")
+        return self.root / key
+
+    def write(self, key: str, stream: Readable, size: int | None = None) -> int:
+        final = self._path(key)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="w-")
+        except OSError as exc:
+            raise StorageError(f"local storage: {exc.strerror}: {exc.filename}") from None
+        total = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    data = stream.read(CHUNK)
+                    if not data:
+                        break
+                    out.write(data)
+                    total += len(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, final)
+        except BaseException as exc:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            if isinstance(exc, OSError):
+                raise StorageError(f"local storage: {exc.strerror}") from None
+            raise
+        _fsync_dir(final.parent)
+        return total
+
+    def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        try:
+            handle = open(self._path(key), "rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+        return _read_range(handle, start, end)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            pass
+
+    def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = [d for d in dirnames if not (d == ".tmp" and dirpath == str(self.root))]
+            for name in filenames:
+                path = Path(dirpath, name)
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    yield key, path.stat().st_size
+
+    def local_path(self, key: str) -> LocalPath | None:
+        return LocalPath(str(self._path(key)))
+
+    def ensure_ready(self) -> str | None:
+        if self.root.is_dir():
+            return None
+        self.root.mkdir(parents=True, exist_ok=True)
+        return f"created {self.root}"
+
+    def check(self) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise StorageError(f"{self.root} is not writable")
+        return f"localstorage at {self.root}"
+
+
+def _read_range(handle, start: int, end: int | None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+    with handle:
+        handle.seek(start)
+        remaining = None if end is None else end - start + 1
+        while remaining is None or remaining > 0:
+            data = handle.read(CHUNK if remaining is None else min(CHUNK, remaining))
+            if not data:
+                return
+            if remaining is not None:
+                remaining -= len(data)
+            yield data
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,38 @@
+"""The web layer: thin Flask blueprints over havarti.domain.index.PackageIndex."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, request
+
+from havarti.config import Settings
+from havarti.wiring import IndexHolder
+
+
+def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
+    """The Flask app for ``settings``; ``holder`` supplies the per-process PackageIndex."""
+    from havarti.web import errors, files, health, jsonapi, simple, upload
+    from havarti.web.auth import passcode_ok
+
+    app = Flask(__name__)
+    app.config["HAVARTI_SETTINGS"] = settings
+    # Room for the multipart envelope around the largest allowed file.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_size + 2**20
+    app.extensions["havarti"] = holder or IndexHolder(settings)
+    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    if settings.read_auth:
+        @app.before_request
+        def require_passcode() -> Response | None:
+            if request.path in ("/health", "/ready", "/metrics"):
+                return None
+            if passcode_ok(request, settings.passcode):
+                return None
+            return errors.unauthorized("this index requires the passcode to read")
+
+    for module in (simple, files, upload, jsonapi, health):
+        app.register_blueprint(module.bp)
+    errors.init_app(app)
+    return app

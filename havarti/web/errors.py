@@ -1,0 +1,78 @@
+"""The one place domain errors become HTTP answers: a status and a one-line reason."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from havarti.domain.fetch import DownloadFailed
+from havarti.errors import (
+    Conflict,
+    HavartiError,
+    InvalidUpload,
+    NotFound,
+    StorageUnavailable,
+    UploadTooLarge,
+    UpstreamError,
+)
+from havarti.storage import IntegrityError, StorageError
+
+log = logging.getLogger(__name__)
+
+
+def one_line(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A plain-text answer whose reason phrase carries the message too (twine shows it)."""
+    line = " ".join(message.split())[:300]
+    response = Response(line + "\n", status=status, mimetype="text/plain", headers=headers)
+    reason = line.encode("latin-1", "replace").decode("latin-1")
+    response.status = f"{status} {reason}"
+    return response
+
+
+def unauthorized(message: str) -> Response:
+    return one_line(401, message, {"WWW-Authenticate": 'Basic realm="havarti"'})
+
+
+def status_for(exc: HavartiError) -> int:
+    if isinstance(exc, UploadTooLarge):
+        return 413
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, InvalidUpload):
+        return 400
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, UpstreamError):
+        return 504 if exc.timeout else 502
+    if isinstance(exc, StorageUnavailable):
+        return 503
+    if isinstance(exc, DownloadFailed):
+        return 502
+    return 500
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(HavartiError)
+    def domain_error(exc: HavartiError) -> Response:
+        status = status_for(exc)
+        if status >= 500:
+            log.warning("error status=%d reason=%s", status, exc)
+        return one_line(status, str(exc))
+
+    @app.errorhandler(StorageError)
+    def storage_error(exc: StorageError) -> Response:
+        log.warning("storage-error reason=%s", exc)
+        return one_line(503, f"storage unavailable: {exc}")
+
+    @app.errorhandler(IntegrityError)
+    def integrity_error(exc: IntegrityError) -> Response:
+        log.warning("integrity-error reason=%s", exc)
+        return one_line(502, f"upstream sent bytes that do not match the index: {exc}")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            return one_line(413, "upload too large: over MAX_UPLOAD_SIZE")
+        return one_line(exc.code or 500, exc.description or exc.name)

@@ -1,0 +1,93 @@
+"""Distribution files and their core metadata, at stable URLs whatever the backend."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, redirect, request, send_file
+from werkzeug.http import parse_range_header
+
+from havarti.domain.index import RedirectFile, StoredFile, StreamingFile
+from havarti.web import context
+from havarti.web.errors import one_line
+
+bp = Blueprint("files", __name__)
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def content_type(filename: str) -> str:
+    if filename.endswith((".whl", ".zip")):
+        return "application/zip"
+    if filename.endswith(".tar.gz"):
+        return "application/x-tar"
+    if filename.endswith(".metadata"):
+        return "text/plain; charset=utf-8"
+    return "application/octet-stream"
+
+
+@bp.get("/files/<project>/<filename>")
+def download(project: str, filename: str) -> Response:
+    index = context.index()
+    if filename.endswith(".metadata"):
+        meta = index.metadata(project, filename[: -len(".metadata")])
+        response = Response(meta.data, content_type=content_type(filename))
+        response.headers["Cache-Control"] = IMMUTABLE
+        return response
+    source = index.open_file(project, filename)
+    if isinstance(source, StoredFile):
+        return _stored(source)
+    if isinstance(source, RedirectFile):
+        response = redirect(source.url, code=302)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return _streaming(source)
+
+
+def _stored(source: StoredFile) -> Response:
+    if source.redirect:
+        # The client follows to a short-lived URL; the URL it asked for stays stable.
+        response = redirect(source.redirect, code=302)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    if source.local is not None:
+        # send_file lets the server hand the file to the kernel (sendfile) and does Range.
+        response = send_file(source.local.path, mimetype=content_type(source.filename),
+                             etag=source.sha256, conditional=True, max_age=31536000,
+                             download_name=source.filename)
+        response.headers["Cache-Control"] = IMMUTABLE
+        response.headers["X-Havarti-Cache"] = "hit"
+        return response
+    return _ranged_stream(source)
+
+
+def _ranged_stream(source: StoredFile) -> Response:
+    storage = context.index().storage
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": IMMUTABLE, "X-Havarti-Cache": "hit"}
+    ranges = parse_range_header(request.headers.get("Range"))
+    if ranges is not None:
+        bounds = ranges.range_for_length(source.size)
+        if bounds is None or len(ranges.ranges) != 1:
+            return one_line(416, f"range not satisfiable for {source.size} bytes",
+                            {"Content-Range": f"bytes */{source.size}"})
+        start, stop = bounds
+        response = Response(storage.open(source.key, start, stop - 1), status=206,
+                            content_type=content_type(source.filename), headers=headers)
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{source.size}"
+        response.content_length = stop - start
+    else:
+        response = Response(storage.open(source.key), content_type=content_type(source.filename),
+                            headers=headers)
+        response.content_length = source.size
+    response.set_etag(source.sha256)
+    return response.make_conditional(request)
+
+
+def _streaming(source: StreamingFile) -> Response:
+    response = Response(source.chunks, content_type=content_type(source.filename))
+    if source.size is not None:
+        # With the length promised, a download cut short is an error every client sees.
+        response.content_length = source.size
+    if source.sha256:
+        response.set_etag(source.sha256)
+    response.headers["Cache-Control"] = IMMUTABLE
+    response.headers["X-Havarti-Cache"] = "miss"
+    return response

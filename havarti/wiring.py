@@ -1,0 +1,60 @@
+"""Builds the service graph from settings: database, storage, upstream, jobs, index."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+from havarti.config import Settings
+from havarti.db import Database
+from havarti.domain.index import PackageIndex
+from havarti.jobs import InProcessRunner, JobRunner
+from havarti.storage import make_storage
+from havarti.upstream import UpstreamClient
+
+
+def build_index(settings: Settings, jobs: JobRunner | None = None) -> PackageIndex:
+    return PackageIndex(settings, Database(settings.database_url), make_storage(settings),
+                        UpstreamClient(settings.fallback, settings.upstream_timeout), jobs)
+
+
+class IndexHolder:
+    """One PackageIndex per process, built on first use.
+
+    gunicorn --preload forks after the app is built; pools and sockets must not
+    cross a fork, so a process that finds a holder from its parent builds anew.
+    """
+
+    def __init__(self, settings: Settings,
+                 runner_factory: Callable[[Callable[[], PackageIndex]], JobRunner] | None = None) -> None:
+        self.settings = settings
+        self._runner_factory = runner_factory or (lambda get: InProcessRunner(get))
+        self._index: PackageIndex | None = None
+        self._pid = 0
+        self._guard = threading.Lock()
+
+    def get(self) -> PackageIndex:
+        index = self._index
+        if index is not None and self._pid == os.getpid():
+            return index
+        with self._guard:
+            if self._index is None or self._pid != os.getpid():
+                jobs = self._runner_factory(self.get)
+                self._index = build_index(self.settings, jobs)
+                self._pid = os.getpid()
+            return self._index
+
+
+def prepare(settings: Settings) -> list[str]:
+    """Start-up work shared by every entry point: migrate, make storage ready."""
+    messages = []
+    db = Database(settings.database_url)
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()
+    created = make_storage(settings).ensure_ready()
+    if created:
+        messages.append(f"storage: {created}")
+    return messages
