@@ -118,10 +118,11 @@ class CoreMetadata:
 
 def parse_core_metadata(raw: bytes) -> CoreMetadata:
     msg: Message = email.parser.BytesParser().parsebytes(raw)
-    description = msg.get_payload() if not msg.is_multipart() else None
-    if isinstance(description, bytes):
-        description = description.decode("utf-8", "replace")
-    description = (description or msg.get("Description") or "").strip() or None
+    payload = msg.get_payload() if not msg.is_multipart() else None
+    if isinstance(payload, bytes):
+        payload = payload.decode("utf-8", "replace")
+    text = payload if isinstance(payload, str) and payload.strip() else str(msg.get("Description") or "")
+    description = text.strip() or None
     return CoreMetadata(
         name=str(msg.get("Name", "")).strip(),
         version=str(msg.get("Version", "")).strip(),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, request
+from flask import Flask, request
+from werkzeug.wrappers import Response
 
 from havarti.config import Settings
 from havarti.wiring import IndexHolder

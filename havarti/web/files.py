@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, request, send_file
+from flask import Blueprint, redirect, request, send_file
 from werkzeug.http import parse_range_header
+from werkzeug.wrappers import Response
 
 from havarti.domain.index import RedirectFile, StoredFile, StreamingFile
 from havarti.web import context

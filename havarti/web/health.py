@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, jsonify
+from werkzeug.wrappers import Response
 
 from havarti.checks import CHECKS
 from havarti.web import context

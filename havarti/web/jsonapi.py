@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, jsonify, request
+from werkzeug.wrappers import Response
 
 from havarti.domain.distributions import normalized
 from havarti.domain.json_api import private_project_json, upstream_project_json

@@ -23,5 +23,5 @@ def choose_format(request: Request) -> str | None:
         return FORMATS.get(forced)
     if not request.headers.get("Accept"):
         return "text/html"
-    best = request.accept_mimetypes.best_match(OFFERED, default=None)
+    best = request.accept_mimetypes.best_match(OFFERED)
     return best

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, request
+from werkzeug.wrappers import Response
 
 from havarti.domain.uploads import Upload
 from havarti.errors import InvalidUpload
@@ -33,7 +34,7 @@ def upload() -> Response:
         name=form.get("name", ""),
         version=form.get("version", ""),
         filename=content.filename,
-        content=content.stream,
+        content=content.stream,  # type: ignore[arg-type]  # a spooled, seekable file
         sha256_digest=form.get("sha256_digest"),
         md5_digest=form.get("md5_digest"),
         blake2_256_digest=form.get("blake2_256_digest"),

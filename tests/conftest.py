@@ -1,0 +1,51 @@
+"""Fixtures shared by every test layer: the real server, the fake upstream, real clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.clients import Clients, make_venv
+from tests.support.fakeindex import FakeIndex
+from tests.support.server import HavartiServer
+
+PASSCODE = "s3cret-passcode"
+
+
+@pytest.fixture(scope="session")
+def clients(tmp_path_factory: pytest.TempPathFactory) -> Clients:
+    """pip (in a venv made once per run) and uv, twine, uv publish."""
+    root = tmp_path_factory.mktemp("clients")
+    return Clients(make_venv(root / "venv"), root / "work")
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeIndex]:
+    fake = FakeIndex().start()
+    yield fake
+    fake.down()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., HavartiServer]]:
+    """Start Havarti with extra environment; every server started is stopped after the test."""
+    servers: list[HavartiServer] = []
+
+    def start(env: dict[str, str] | None = None, data_dir: Path | None = None,
+              command: list[str] | None = None) -> HavartiServer:
+        server = HavartiServer(data_dir or tmp_path / f"data{len(servers)}", dict(env or {}),
+                               command=command)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., HavartiServer], upstream: FakeIndex) -> HavartiServer:
+    """Havarti on the embedded default, with a passcode and the fake upstream."""
+    return start_server({"PASSCODE": PASSCODE, "FALLBACK": upstream.url, "UPSTREAM_TIMEOUT": "3"})

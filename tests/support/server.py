@@ -1,0 +1,94 @@
+"""Running the real Havarti server in a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The machine's environment without Havarti's, pip's or uv's own settings."""
+    from dataclasses import fields
+
+    from havarti.config import Settings
+
+    ours = {name for f in fields(Settings) for name in f.metadata["env"]}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ours and not k.startswith(("PIP_", "UV_"))}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["UV_NO_CONFIG"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class HavartiServer:
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    command: list[str] | None = None
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def index_url(self) -> str:
+        return f"{self.url}/simple/"
+
+    def start(self, timeout: float = 30) -> HavartiServer:
+        if not self.port:
+            self.port = free_port()
+        env = clean_env({"PACKAGE_CACHE": str(self.data_dir), "PORT": str(self.port),
+                         "HOST": "127.0.0.1", **self.env})
+        self.log_path = self.data_dir.parent / f"havarti-{self.port}.log"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = self.command or [sys.executable, "-m", "havarti.cli", "serve", "--workers", "2"]
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"havarti exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"havarti did not start:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
