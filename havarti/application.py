@@ -14,7 +14,7 @@ from typing import Any
 from celery import Celery
 
 from havarti.config import ConfigError, Settings, load_settings
-from havarti.wiring import IndexHolder, prepare
+from havarti.wiring import IndexHolder, RunnerFactory, prepare
 
 
 class Havarti(Celery):
@@ -23,12 +23,21 @@ class Havarti(Celery):
     def __init__(self, settings: Settings, migrate: bool = True) -> None:
         super().__init__("havarti", set_as_current=False)
         self.settings = settings
-        self.holder = IndexHolder(settings)
+        self.holder = IndexHolder(settings, self._runner_factory(settings))
         self._flask: Any = None
         self._flask_guard = threading.Lock()
         if migrate:
             for line in prepare(settings):
                 print(f"havarti: {line}", file=sys.stderr)
+
+    def _runner_factory(self, settings: Settings) -> RunnerFactory | None:
+        """REDIS_URI set: jobs go to Celery workers; unset: in-process threads (the default)."""
+        if not settings.redis_uri:
+            return None
+        from havarti.jobs.celery import CeleryRunner, configure
+
+        configure(self, settings, lambda: self.holder.get())
+        return lambda _get_index: CeleryRunner(self, settings)
 
     @property
     def flask(self) -> Any:

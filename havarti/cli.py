@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -115,6 +116,82 @@ def check() -> None:
         click.echo(f"{mark} {name}: {detail}")
         ok = ok and passed
     sys.exit(0 if ok else 1)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(celery_args: tuple[str, ...]) -> None:
+    """Run a downloader: `celery --app=havarti worker -l info` (extra options go to Celery)."""
+    settings = settings_or_exit()
+    if not settings.redis_uri:
+        fail("REDIS_URI is not set: a downloader takes its jobs from Redis "
+             "(without it, jobs run inside the web process)")
+    from havarti.application import get_application
+
+    get_application().worker_main(["worker", "-l", "info", *celery_args])
+
+
+@main.command()
+@click.option("-r", "--requirement", "requirements", required=True, multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A requirements file (names, optional pins) or a pylock.toml.")
+@click.option("--python-version", "python_versions", multiple=True,
+              help="Python MAJOR.MINOR to choose files for (repeatable) [default: this one].")
+@click.option("--platform", "platforms", multiple=True,
+              help="Platform tag to choose wheels for, e.g. manylinux_2_17_x86_64 (repeatable) [default: any].")
+@click.option("--timeout", type=click.IntRange(1), default=3600, show_default=True,
+              help="Seconds to wait for the downloads.")
+def prefetch(requirements: tuple[Path, ...], python_versions: tuple[str, ...],
+             platforms: tuple[str, ...], timeout: int) -> None:
+    """Cache the files a requirements file needs, with a progress bar and a summary."""
+    from havarti.application import Havarti
+    from havarti.domain import prefetch as pf
+
+    settings = settings_or_exit()
+    try:
+        target = pf.Target.build(python_versions, platforms)
+        wanted = [r for path in requirements for r in pf.read_requirements(path)]
+    except pf.PrefetchError as exc:
+        fail(str(exc))
+    prepare_or_exit(settings)
+    index = Havarti(settings, migrate=False).holder.get()
+    plan = pf.plan(index, wanted, target)
+    try:
+        pf.enqueue(index, plan)
+    except pf.PrefetchError as exc:
+        fail(str(exc))
+    state = watch_prefetch(index, plan, timeout)
+    cached = sum(state.cached.values())
+    click.echo(f"{len(state.cached)} of {len(plan.files)} files cached, {cached:,} bytes")
+    for requirement, reason in plan.problems:
+        click.echo(f"FAILED {requirement}: {reason}")
+    for filename, reason in sorted(state.failed.items()):
+        click.echo(f"FAILED {filename}: {reason}")
+    sys.exit(1 if plan.problems or state.failed else 0)
+
+
+def watch_prefetch(index: Any, plan: Any, timeout: int) -> Any:
+    """Poll until every planned file is cached or failed; a progress bar meanwhile."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from havarti.domain import prefetch as pf
+
+    deadline = time.monotonic() + timeout
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=None, transient=False) as bar:
+        task = bar.add_task("caching files", total=len(plan.files))
+        while True:
+            state = pf.progress(index, plan)
+            bar.update(task, completed=len(state.cached) + len(state.failed))
+            if state.done(plan) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    for wanted in plan.files:
+        if wanted.filename not in state.cached and wanted.filename not in state.failed:
+            state.failed[wanted.filename] = f"not cached after {timeout}s (is a downloader running?)"
+    return state
 
 
 if __name__ == "__main__":

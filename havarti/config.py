@@ -151,6 +151,9 @@ class Settings:
                                  "database URL; default SQLite in PACKAGE_CACHE")
     redis_uri: str | None = setting(("REDIS_URI", "REDIS_URL"), None, _redis_uri,
                                     "Redis URL; set it to run jobs on Celery workers")
+    job_visibility_timeout: int = setting(
+        "JOB_VISIBILITY_TIMEOUT", 600, lambda n, r: _int(n, r, 1),
+        "seconds before a job whose downloader died (SIGKILL, lost machine) goes to another")
     debug: bool = setting("DEBUG", False, _bool, "verbose logs")
     fallback: str = setting("FALLBACK", PYPI_SIMPLE_ENDPOINT, _url, "upstream simple index URL")
     public_url: str | None = setting("PUBLIC_URL", None, _url,

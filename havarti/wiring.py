@@ -13,6 +13,8 @@ from havarti.jobs import InProcessRunner, JobRunner
 from havarti.storage import make_storage
 from havarti.upstream import UpstreamClient
 
+RunnerFactory = Callable[[Callable[[], PackageIndex]], JobRunner]
+
 
 def build_index(settings: Settings, jobs: JobRunner | None = None) -> PackageIndex:
     return PackageIndex(settings, Database(settings.database_url), make_storage(settings),
@@ -27,7 +29,7 @@ class IndexHolder:
     """
 
     def __init__(self, settings: Settings,
-                 runner_factory: Callable[[Callable[[], PackageIndex]], JobRunner] | None = None) -> None:
+                 runner_factory: RunnerFactory | None = None) -> None:
         self.settings = settings
         self._runner_factory = runner_factory or (lambda get: InProcessRunner(get))
         self._index: PackageIndex | None = None

@@ -207,8 +207,9 @@ class PackageIndex:
         if stored is not None:
             return stored
         upstream_file = self._upstream_file(canonical, filename)
-        if self.settings.file_miss == "redirect" and self.jobs is not None:
-            self.jobs.enqueue("cache_file", project=canonical, filename=filename)
+        # With the broker down, a redirect would cache nothing: stream instead.
+        if (self.settings.file_miss == "redirect" and self.jobs is not None
+                and self.jobs.enqueue("cache_file", project=canonical, filename=filename)):
             return RedirectFile(filename, upstream_file.url)
         download, chunks = self.fetcher.start(canonical, upstream_file)
         assert chunks is not None

@@ -37,8 +37,16 @@ def job_key(name: str, kwargs: dict[str, Any]) -> str:
 
 class JobRunner(ABC):
     @abstractmethod
-    def enqueue(self, name: str, **kwargs: Any) -> None:
-        """Queue job ``name``; a duplicate of a queued job is dropped."""
+    def enqueue(self, name: str, **kwargs: Any) -> bool:
+        """Queue job ``name``; a duplicate of a queued job is dropped.
+
+        Returns False when the job could not be queued (the broker is down), so
+        the caller can do the work another way; it never raises for that.
+        """
+
+    def failure(self, name: str, **kwargs: Any) -> str | None:
+        """Why the last run of this job failed for good, or None."""
+        return None
 
     def pending(self) -> int:
         """Jobs queued or running, for metrics; -1 when unknown."""

@@ -18,16 +18,22 @@ class InProcessRunner(JobRunner):
         self._index_factory = index_factory
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="havarti-job")
         self._queued: dict[str, Future[str]] = {}
+        self._failures: dict[str, str] = {}
         self._guard = threading.Lock()
 
-    def enqueue(self, name: str, **kwargs: Any) -> None:
+    def enqueue(self, name: str, **kwargs: Any) -> bool:
         if name not in JOBS:
             raise KeyError(f"unknown job {name!r}")
         key = job_key(name, kwargs)
         with self._guard:
-            if key in self._queued:
-                return
-            self._queued[key] = self._pool.submit(self._run, key, name, kwargs)
+            self._failures.pop(key, None)
+            if key not in self._queued:
+                self._queued[key] = self._pool.submit(self._run, key, name, kwargs)
+        return True
+
+    def failure(self, name: str, **kwargs: Any) -> str | None:
+        with self._guard:
+            return self._failures.get(job_key(name, kwargs))
 
     def _run(self, key: str, name: str, kwargs: dict[str, Any]) -> str:
         try:
@@ -36,6 +42,8 @@ class InProcessRunner(JobRunner):
             return result
         except Exception as exc:
             log.warning("job-failed job=%s reason=%s", key, exc)
+            with self._guard:
+                self._failures[key] = str(exc) or type(exc).__name__
             raise
         finally:
             with self._guard:

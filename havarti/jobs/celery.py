@@ -1,0 +1,174 @@
+"""The production runner: jobs go through Redis to Celery downloader workers.
+
+Web processes send; ``celery --app=havarti worker`` (or ``havarti worker``)
+runs. Delivery is at-least-once: a task is acknowledged only when it ends, and
+a worker that dies mid-job (even SIGKILL) has its job handed to another, after
+``JOB_VISIBILITY_TIMEOUT`` when the whole worker died. Running a job twice is
+harmless because every job is idempotent and the file lease lets one process
+download at a time.
+
+While a job is queued or running, a Redis key (``SET NX`` with a TTL) drops
+duplicates, so a thousand clients missing one file queue one download.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import redis
+from celery import Celery, Task
+
+from havarti.config import Settings
+from havarti.domain.fetch import DownloadFailed
+from havarti.errors import UpstreamError
+from havarti.jobs.base import JOBS, JobRunner, job_key
+
+if TYPE_CHECKING:
+    from havarti.domain.index import PackageIndex
+
+log = logging.getLogger(__name__)
+
+QUEUE = "havarti"
+KEY_PREFIX = "havarti:job:"
+FAILED_PREFIX = "havarti:job-failed:"
+#: A failure reason is kept this long, for `havarti prefetch` to report.
+FAILED_TTL = 24 * 3600
+#: Upstream hiccups are retried with exponential backoff (1 s, 2 s, 4 s ... at most 10 min).
+MAX_RETRIES = 6
+RETRY_ON = (UpstreamError, DownloadFailed)
+
+
+def task_name(job: str) -> str:
+    return f"havarti.{job}"
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    assert settings.redis_uri
+    # Short timeouts: a web request that enqueues must not hang on a dead broker.
+    return redis.Redis.from_url(settings.redis_uri, socket_timeout=2, socket_connect_timeout=2)
+
+
+def configure(app: Celery, settings: Settings, index: Callable[[], PackageIndex]) -> None:
+    """Point ``app`` at Redis and register one task per job.
+
+    ``index`` returns this process's PackageIndex (each pool process builds its
+    own after the fork).
+    """
+    app.conf.update(
+        broker_url=settings.redis_uri,
+        task_default_queue=QUEUE,
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # One job at a time per process: a slow download must not hold others back.
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": settings.job_visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        broker_connection_timeout=3,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    failures = redis_client(settings)
+
+    for job in JOBS:
+        _register(app, job, index, failures)
+
+
+def _register(app: Celery, job: str, index: Callable[[], PackageIndex],
+              failures: redis.Redis) -> None:
+    function = JOBS[job]
+
+    @app.task(name=task_name(job), bind=True, max_retries=MAX_RETRIES, acks_late=True,
+              reject_on_worker_lost=True)
+    def run(self: Task, **kwargs: Any) -> str:
+        key = job_key(job, kwargs)
+        try:
+            result = function(index(), **kwargs)
+        except RETRY_ON as exc:
+            if self.request.retries < MAX_RETRIES:
+                delay = min(600, 2 ** self.request.retries)
+                log.warning("job-retry job=%s in=%ss reason=%s", key, delay, exc)
+                raise self.retry(exc=exc, countdown=delay) from None
+            _failed(failures, key, str(exc))
+            raise
+        except Exception as exc:
+            _failed(failures, key, str(exc) or type(exc).__name__)
+            raise
+        _forget(failures, KEY_PREFIX + key)
+        log.info("job-done job=%s result=%s", key, result)
+        return result
+
+
+def _failed(client: redis.Redis, key: str, reason: str) -> None:
+    log.warning("job-failed job=%s reason=%s", key, reason)
+    try:
+        client.set(FAILED_PREFIX + key, reason, ex=FAILED_TTL)
+        client.delete(KEY_PREFIX + key)
+    except redis.RedisError:
+        pass
+
+
+def _forget(client: redis.Redis, key: str) -> None:
+    try:
+        client.delete(key)
+    except redis.RedisError:
+        pass  # the key's TTL ends the de-duplication anyway
+
+
+class CeleryRunner(JobRunner):
+    """Sends jobs to the downloader workers through Redis."""
+
+    def __init__(self, app: Celery, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.redis = redis_client(settings)
+        # Queued jobs are dropped as duplicates at most this long, in case a key outlives its job.
+        self.dedup_ttl = settings.job_visibility_timeout * 2
+
+    def enqueue(self, name: str, **kwargs: Any) -> bool:
+        if name not in JOBS:
+            raise KeyError(f"unknown job {name!r}")
+        key = job_key(name, kwargs)
+        try:
+            self.redis.delete(FAILED_PREFIX + key)
+            if not self.redis.set(KEY_PREFIX + key, "1", nx=True, ex=self.dedup_ttl):
+                return True  # already queued or running
+        except redis.RedisError as exc:
+            log.warning("enqueue-failed job=%s reason=broker unavailable: %s", key, exc)
+            return False
+        try:
+            self.app.send_task(task_name(name), kwargs=kwargs, queue=QUEUE, retry=True,
+                               retry_policy={"max_retries": 1, "interval_start": 0,
+                                             "interval_step": 0.2, "interval_max": 0.2})
+        except Exception as exc:  # noqa: BLE001 -- kombu raises many connection types
+            log.warning("enqueue-failed job=%s reason=%s", key, exc)
+            _forget(self.redis, KEY_PREFIX + key)
+            return False
+        return True
+
+    def failure(self, name: str, **kwargs: Any) -> str | None:
+        try:
+            reason = self.redis.get(FAILED_PREFIX + job_key(name, kwargs))
+        except redis.RedisError:
+            return None
+        return reason.decode() if isinstance(reason, bytes) else None
+
+    def pending(self) -> int:
+        try:
+            return int(self.redis.llen(QUEUE))  # type: ignore[arg-type]
+        except redis.RedisError:
+            return -1
+
+    def describe(self) -> str:
+        return f"Celery on {self.settings.redis_uri.split('@')[-1] if self.settings.redis_uri else '?'}"
+
+    def check(self) -> str:
+        self.redis.ping()
+        return self.describe()
+
