@@ -132,6 +132,47 @@ class IntegrityError(Exception):
     """Bytes did not match the size or hash they were promised to have."""
 
 
+class Drain:
+    """A stream adapter for SDKs that stop reading at a byte count or a short read.
+
+    ``read(n)`` returns ``n`` bytes unless the stream ended, and it always reads on to
+    the stream's end-of-file, so a :class:`HashingReader` underneath gets to verify
+    before the SDK finishes the object. It counts bytes and keeps what the stream
+    raised, because some SDKs wrap exceptions from their worker threads.
+    """
+
+    def __init__(self, stream: Readable) -> None:
+        self.stream = stream
+        self.count = 0
+        self.error: BaseException | None = None
+        self._eof = False
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._eof:
+            return b""
+        want = CHUNK if size is None or size < 0 else size
+        parts: list[bytes] = []
+        got = 0
+        try:
+            while got < want or size < 0:
+                data = self.stream.read(min(CHUNK, want - got) if size >= 0 else CHUNK)
+                if not data:
+                    self._eof = True
+                    break
+                parts.append(data)
+                got += len(data)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        self.count += got
+        return b"".join(parts)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The stream as CHUNK-sized pieces (for SDKs that take an iterable body)."""
+        while data := self.read(CHUNK):
+            yield data
+
+
 def storage_key(sha256: str, filename: str) -> str:
     """Content-addressed key: identical bytes share a key, so retries are idempotent."""
     return f"{sha256[:2]}/{sha256[2:4]}/{sha256}/{filename}"
