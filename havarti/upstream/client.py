@@ -21,6 +21,7 @@ from pypi_simple.errors import UnsupportedContentTypeError, UnsupportedRepoVersi
 from havarti import __version__
 from havarti.domain.pages import JSON_TYPE
 from havarti.errors import UpstreamError, UpstreamNotFound
+from havarti.metrics import observe_upstream_hooks
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class UpstreamClient:
             headers={"User-Agent": f"havarti/{__version__} (caching proxy; +self-hosted)"},
             follow_redirects=True,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            event_hooks=observe_upstream_hooks(),
         )
 
     def project_url(self, name: str) -> str:
@@ -159,13 +161,14 @@ class UpstreamClient:
             raise UpstreamError(f"upstream failed: {exc}") from None
 
     def get_bytes(self, url: str, limit: int = 50 * 2**20) -> bytes:
+        """A whole (small) upstream response; raises UpstreamError past ``limit`` bytes."""
         with self.stream(url) as response:
-            data = b""
+            data = bytearray()
             for chunk in response.iter_bytes():
                 data += chunk
                 if len(data) > limit:
                     raise UpstreamError("upstream response too large")
-            return data
+            return bytes(data)
 
     def json_api_url(self, path: str) -> str:
         """The PyPI JSON API beside the simple index (``/simple/`` → ``/pypi/...``)."""

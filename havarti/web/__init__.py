@@ -13,7 +13,7 @@ from havarti.wiring import IndexHolder
 
 def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     """The Flask app for ``settings``; ``holder`` supplies the per-process PackageIndex."""
-    from havarti.web import errors, files, health, jsonapi, simple, upload
+    from havarti.web import errors, files, health, jsonapi, manage, simple, telemetry, ui, upload
     from havarti.web.auth import passcode_ok
 
     app = Flask(__name__)
@@ -22,7 +22,7 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_size + 2**20
     app.extensions["havarti"] = holder or IndexHolder(settings)
     logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+                        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
 
     if settings.read_auth:
         @app.before_request
@@ -33,7 +33,8 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
                 return None
             return errors.unauthorized("this index requires the passcode to read")
 
-    for module in (simple, files, upload, jsonapi, health):
+    for module in (simple, files, upload, jsonapi, health, ui, manage, telemetry):
         app.register_blueprint(module.bp)
     errors.init_app(app)
+    telemetry.init_app(app)
     return app

@@ -55,16 +55,21 @@ def status_for(exc: HavartiError) -> int:
 
 
 def init_app(app: Flask) -> None:
+    from havarti.web import telemetry
+
     @app.errorhandler(HavartiError)
     def domain_error(exc: HavartiError) -> Response:
         status = status_for(exc)
         if status >= 500:
             log.warning("error status=%d reason=%s", status, exc)
+        if isinstance(exc, StorageUnavailable):
+            telemetry.count_storage_error()
         return one_line(status, str(exc))
 
     @app.errorhandler(StorageError)
     def storage_error(exc: StorageError) -> Response:
         log.warning("storage-error reason=%s", exc)
+        telemetry.count_storage_error()
         return one_line(503, f"storage unavailable: {exc}")
 
     @app.errorhandler(IntegrityError)

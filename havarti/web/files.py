@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+
 from flask import Blueprint, redirect, request, send_file
 from werkzeug.http import parse_range_header
 from werkzeug.wrappers import Response
 
+from havarti.domain.fetch import DownloadFailed
 from havarti.domain.index import RedirectFile, StoredFile, StreamingFile
-from havarti.web import context
+from havarti.web import context, telemetry
 from havarti.web.errors import one_line
 
 bp = Blueprint("files", __name__)
@@ -34,6 +38,7 @@ def download(project: str, filename: str) -> Response:
         response.headers["Cache-Control"] = IMMUTABLE
         return response
     source = index.open_file(project, filename)
+    telemetry.observe_download(project, source)
     if isinstance(source, StoredFile):
         return _stored(source)
     if isinstance(source, RedirectFile):
@@ -83,7 +88,8 @@ def _ranged_stream(source: StoredFile) -> Response:
 
 
 def _streaming(source: StreamingFile) -> Response:
-    response = Response(source.chunks, content_type=content_type(source.filename))
+    response = Response(_cut_short_on_failure(source.chunks),
+                        content_type=content_type(source.filename))
     if source.size is not None:
         # With the length promised, a download cut short is an error every client sees.
         response.content_length = source.size
@@ -92,3 +98,17 @@ def _streaming(source: StreamingFile) -> Response:
     response.headers["Cache-Control"] = IMMUTABLE
     response.headers["X-Havarti-Cache"] = "miss"
     return response
+
+
+def _cut_short_on_failure(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Pass the download through; if it fails, drop the connection mid-body.
+
+    The status was sent long ago: only a response shorter than its length (or
+    without its last chunk) tells pip and uv the bytes are bad. The downloader
+    logged the failure once; a connection-reset error makes the WSGI server
+    close the socket without logging a traceback per client.
+    """
+    try:
+        yield from chunks
+    except DownloadFailed as exc:
+        raise ConnectionResetError(errno.ECONNRESET, f"download failed: {exc}") from None

@@ -1,0 +1,175 @@
+"""Download counters for the stats page: counted in memory, written to the database in batches.
+
+A file request must not cost a database write: :class:`StatsRecorder` adds to
+a dictionary under a lock, and a background thread upserts the day's totals
+into ``daily_stats`` every few seconds (and once more when the process exits).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from havarti.db import Database
+from havarti.db.models import ORIGIN_UPLOADED, Event, File
+
+log = logging.getLogger(__name__)
+
+CACHE_HIT = "cache_hit"
+UPSTREAM = "upstream"
+FLUSH_SECONDS = 2.0
+
+
+class StatsRecorder:
+    """Counts file requests per (day, project, kind) and flushes them in batches."""
+
+    def __init__(self, db: Database, interval: float = FLUSH_SECONDS) -> None:
+        self.db = db
+        self.interval = interval
+        self._pending: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        self._guard = threading.Lock()
+        self._wake = threading.Event()
+        self._pid = 0
+
+    def record(self, project: str, kind: str, size: int) -> None:
+        """Count one request of ``kind`` (cache_hit or upstream) for ``size`` bytes."""
+        day = datetime.now(UTC).date().isoformat()
+        with self._guard:
+            entry = self._pending[(day, project, kind)]
+            entry[0] += 1
+            entry[1] += size
+            if self._pid != os.getpid():
+                # First record in this process (gunicorn forks after the app is built).
+                self._pid = os.getpid()
+                self._start()
+
+    def _start(self) -> None:
+        thread = threading.Thread(target=self._loop, name="havarti-stats", daemon=True)
+        thread.start()
+        atexit.register(self.flush)
+
+    def _loop(self) -> None:
+        while not self._wake.wait(self.interval):
+            try:
+                self.flush()
+            except Exception as exc:  # noqa: BLE001 -- counts are kept for the next try
+                log.warning("stats-flush-failed reason=%s", exc)
+
+    def flush(self) -> int:
+        """Write the pending counts; returns how many rows were upserted."""
+        with self._guard:
+            batch, self._pending = self._pending, defaultdict(lambda: [0, 0])
+        if not batch:
+            return 0
+        try:
+            with self.db.session() as session:
+                dialect = session.get_bind().dialect.name
+                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+                for (day, project, kind), (count, size) in batch.items():
+                    statement = insert(Event).values(day=day, project=project, kind=kind,
+                                                     count=count, bytes=size)
+                    session.execute(statement.on_conflict_do_update(
+                        index_elements=["day", "project", "kind"],
+                        set_={"count": Event.count + count, "bytes": Event.bytes + size}))
+        except Exception:
+            with self._guard:
+                for key, (count, size) in batch.items():
+                    self._pending[key][0] += count
+                    self._pending[key][1] += size
+            raise
+        log.debug("stats-flush rows=%d", len(batch))
+        return len(batch)
+
+    def stop(self) -> None:
+        self._wake.set()
+        self.flush()
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    cache_hits: int = 0
+    upstream: int = 0
+    bytes_saved: int = 0
+    bytes_upstream: int = 0
+
+
+@dataclass(frozen=True)
+class ProjectCount:
+    project: str
+    requests: int
+    cache_hits: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the stats page shows."""
+
+    days: list[Day]
+    top: list[ProjectCount]
+    storage_private: int
+    storage_cached: int
+    files_private: int
+    files_cached: int
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(d.cache_hits for d in self.days)
+
+    @property
+    def upstream(self) -> int:
+        return sum(d.upstream for d in self.days)
+
+    @property
+    def bytes_saved(self) -> int:
+        return sum(d.bytes_saved for d in self.days)
+
+    @property
+    def hit_ratio(self) -> float | None:
+        total = self.cache_hits + self.upstream
+        return self.cache_hits / total if total else None
+
+
+def overview(db: Database, days: int = 30, top: int = 10, today: date | None = None) -> Overview:
+    """Daily totals for the last ``days`` days (oldest first), the top projects and storage."""
+    today = today or datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    with db.session() as session:
+        per_day = session.execute(
+            select(Event.day, Event.kind, func.sum(Event.count), func.sum(Event.bytes))
+            .where(Event.day >= first.isoformat()).group_by(Event.day, Event.kind)).all()
+        hits = func.sum(Event.count).filter(Event.kind == CACHE_HIT)
+        tops = session.execute(
+            select(Event.project, func.sum(Event.count), hits, func.sum(Event.bytes))
+            .where(Event.day >= first.isoformat()).group_by(Event.project)
+            .order_by(func.sum(Event.count).desc(), Event.project).limit(top)).all()
+        storage = session.execute(
+            select(File.origin == ORIGIN_UPLOADED, func.count(), func.coalesce(func.sum(File.size), 0))
+            .where(File.stored.is_(True)).group_by(File.origin == ORIGIN_UPLOADED)).all()
+    totals: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for day_text, kind, count, size in per_day:
+        totals[day_text][kind] = (int(count or 0), int(size or 0))
+    series = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        kinds = totals.get(day.isoformat(), {})
+        hit, up = kinds.get(CACHE_HIT, (0, 0)), kinds.get(UPSTREAM, (0, 0))
+        series.append(Day(day, hit[0], up[0], hit[1], up[1]))
+    by_origin = {bool(private): (int(n), int(size)) for private, n, size in storage}
+    return Overview(
+        days=series,
+        top=[ProjectCount(p, int(n or 0), int(h or 0), int(b or 0)) for p, n, h, b in tops],
+        storage_private=by_origin.get(True, (0, 0))[1],
+        storage_cached=by_origin.get(False, (0, 0))[1],
+        files_private=by_origin.get(True, (0, 0))[0],
+        files_cached=by_origin.get(False, (0, 0))[0],
+    )

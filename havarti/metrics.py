@@ -1,0 +1,152 @@
+"""Prometheus metrics, shared by every gunicorn worker of one Havarti.
+
+gunicorn runs several worker processes, and a scrape reaches only one of them;
+prometheus-client's multiprocess mode has each process write its counters to
+small mmap files in one folder (``PACKAGE_CACHE/metrics``) and a scrape adds
+them all up. The mode must be chosen before prometheus-client is first
+imported, so :func:`configure` runs in ``create_app``, before gunicorn forks,
+and the metrics themselves are built on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def configure(package_cache: Path) -> Path | None:
+    """Choose multiprocess mode with its folder under ``package_cache``; None if too late.
+
+    Files left by processes that are gone are removed: their counts would
+    otherwise be added to every scrape after a restart forever.
+    """
+    import sys
+
+    folder = Path(os.environ.get(MULTIPROC_ENV) or package_cache / "metrics")
+    if "prometheus_client.values" in sys.modules and MULTIPROC_ENV not in os.environ:
+        # Something imported prometheus-client first: metrics stay per process.
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ[MULTIPROC_ENV] = str(folder)
+    for path in folder.glob("*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Metrics:
+    registry: Any
+    requests: Any
+    request_seconds: Any
+    file_requests: Any
+    file_bytes: Any
+    upstream_seconds: Any
+    storage_errors: Any
+
+
+_metrics: Metrics | None = None
+_guard = threading.Lock()
+
+
+def metrics() -> Metrics:
+    """The process's metrics, built on first use."""
+    global _metrics
+    if _metrics is None:
+        with _guard:
+            if _metrics is None:
+                _metrics = _build()
+    return _metrics
+
+
+def _build() -> Metrics:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    # A registry of our own: building the metrics twice (tests) must not clash in the global one.
+    registry = CollectorRegistry(auto_describe=True)
+    return Metrics(
+        registry=registry,
+        requests=Counter("havarti_http_requests", "HTTP requests answered, by route and status",
+                         ["route", "method", "status"], registry=registry),
+        request_seconds=Histogram("havarti_http_request_duration_seconds",
+                                  "Time to answer a request (to the first byte), by route",
+                                  ["route"], buckets=LATENCY_BUCKETS, registry=registry),
+        file_requests=Counter("havarti_file_requests", "Distribution file requests: hit = from "
+                              "Havarti's storage, miss = fetched from upstream", ["result"],
+                              registry=registry),
+        file_bytes=Counter("havarti_file_bytes", "Bytes of distribution files served, by source",
+                           ["source"], registry=registry),
+        upstream_seconds=Histogram("havarti_upstream_request_duration_seconds",
+                                   "Upstream response time (to the headers)", ["kind"],
+                                   buckets=LATENCY_BUCKETS, registry=registry),
+        storage_errors=Counter("havarti_storage_errors", "Storage backend errors answered as 5xx",
+                               registry=registry),
+    )
+
+
+def exposition(queue_depth: Callable[[], int]) -> tuple[bytes, str]:
+    """The scrape body (every worker's counters added up) and its content type."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    own = metrics()
+    registry = own.registry
+    if MULTIPROC_ENV in os.environ:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+
+    class QueueDepth:
+        def collect(self) -> Any:
+            yield GaugeMetricFamily("havarti_job_queue_depth",
+                                    "Background jobs queued or running (-1: unknown)",
+                                    value=queue_depth())
+
+    body = generate_latest(registry) + generate_latest(_single(QueueDepth()))
+    return body, CONTENT_TYPE_LATEST
+
+
+def _single(collector: Any) -> Any:
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+def observe_upstream_hooks() -> dict[str, list[Callable[[Any], None]]]:
+    """httpx event hooks timing every upstream request to its response headers."""
+
+    def on_request(request: Any) -> None:
+        request.extensions["havarti_started"] = time.monotonic()
+
+    def on_response(response: Any) -> None:
+        started = response.request.extensions.get("havarti_started")
+        if started is not None:
+            path = response.request.url.path
+            kind = "page" if path.endswith("/") else "json" if path.endswith("/json") else "file"
+            metrics().upstream_seconds.labels(kind).observe(time.monotonic() - started)
+
+    return {"request": [on_request], "response": [on_response]}

@@ -1,0 +1,110 @@
+"""Yank, unyank and delete private files, behind the passcode: HTML forms and a JSON API."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, jsonify, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from havarti.domain import manage
+from havarti.domain.distributions import normalized
+from havarti.web import context
+from havarti.web.auth import passcode_ok
+from havarti.web.errors import one_line, unauthorized
+
+bp = Blueprint("manage", __name__)
+
+
+def _refusal() -> Response | None:
+    """Why this request may not change anything, or None."""
+    settings = context.settings()
+    if not settings.passcode:
+        return one_line(403, "managing packages is disabled: set the PASSCODE environment "
+                             "variable to enable it")
+    if not passcode_ok(request, settings.passcode):
+        return unauthorized("wrong or missing passcode (basic-auth password)")
+    return None
+
+
+def _cross_site() -> Response | None:
+    # A browser re-sends basic-auth credentials on any site's form post: refuse other origins.
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        return one_line(403, f"cross-site request refused (from {urlsplit(origin).netloc})")
+    return None
+
+
+# The HTML forms (project and file pages): answer with the page that shows the change.
+
+@bp.post("/projects/<name>/files/<filename>/<action>")
+def form_action(name: str, filename: str, action: str) -> Response:
+    if action not in ("yank", "unyank", "delete"):
+        return one_line(404, f"no action {action!r}; use yank, unyank or delete")
+    refused = _refusal() or _cross_site()
+    if refused is not None:
+        return refused
+    index = context.index()
+    if action == "yank":
+        manage.yank(index.db, name, filename, request.form.get("reason", ""), request.remote_addr)
+    elif action == "unyank":
+        manage.unyank(index.db, name, filename, request.remote_addr)
+    else:
+        manage.delete(index.db, index.storage, name, filename, request.remote_addr)
+        return redirect(url_for("ui.project", name=normalized(name)), code=303)
+    return redirect(url_for("ui.project", name=normalized(name)) + "#" + filename, code=303)
+
+
+# The JSON API.
+
+def _reason() -> str | Response:
+    if not request.data:
+        return request.form.get("reason", "")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return one_line(400, 'the body must be a JSON object, e.g. {"reason": "broken build"}')
+    reason = body.get("reason", "")
+    if not isinstance(reason, str):
+        return one_line(400, "reason must be a string")
+    return reason
+
+
+@bp.post("/api/projects/<name>/files/<filename>/yank")
+def api_yank(name: str, filename: str) -> Response:
+    refused = _refusal()
+    if refused is not None:
+        return refused
+    reason = _reason()
+    if isinstance(reason, Response):
+        return reason
+    state = manage.yank(context.index().db, name, filename, reason, request.remote_addr)
+    return jsonify(state.as_json())
+
+
+@bp.post("/api/projects/<name>/files/<filename>/unyank")
+def api_unyank(name: str, filename: str) -> Response:
+    refused = _refusal()
+    if refused is not None:
+        return refused
+    return jsonify(manage.unyank(context.index().db, name, filename, request.remote_addr).as_json())
+
+
+@bp.delete("/api/projects/<name>/files/<filename>")
+def api_delete(name: str, filename: str) -> Response:
+    refused = _refusal()
+    if refused is not None:
+        return refused
+    index = context.index()
+    state = manage.delete(index.db, index.storage, name, filename, request.remote_addr)
+    return jsonify(state.as_json())
+
+
+@bp.get("/api/projects/<name>/audit")
+def api_audit(name: str) -> Response:
+    refused = _refusal()
+    if refused is not None:
+        return refused
+    entries = manage.audit_log(context.index().db, name)
+    return jsonify({"project": normalized(name), "changes": [
+        {"time": e.time.isoformat(), "remote_addr": e.remote_addr, "action": e.action,
+         "filename": e.filename, "detail": e.detail} for e in entries]})
