@@ -7,7 +7,15 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from havarti.storage.base import CHUNK, LocalPath, ObjectNotFound, Readable, Storage, StorageError
+from havarti.storage.base import (
+    CHUNK,
+    Drain,
+    LocalPath,
+    ObjectNotFound,
+    Readable,
+    Storage,
+    StorageError,
+)
 
 
 class LocalStorage(Storage):
@@ -31,15 +39,11 @@ class LocalStorage(Storage):
             fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="w-")
         except OSError as exc:
             raise StorageError(f"local storage: {exc.strerror}: {exc.filename}") from None
-        total = 0
+        reader = Drain(stream)
         try:
             with os.fdopen(fd, "wb") as out:
-                while True:
-                    data = stream.read(CHUNK)
-                    if not data:
-                        break
+                while data := reader.read(CHUNK):
                     out.write(data)
-                    total += len(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, final)
@@ -48,11 +52,12 @@ class LocalStorage(Storage):
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
-            if isinstance(exc, OSError):
+            # What the stream raised (a broken upstream) is the caller's, not a storage failure.
+            if isinstance(exc, OSError) and exc is not reader.error:
                 raise StorageError(f"local storage: {exc.strerror}") from None
             raise
         _fsync_dir(final.parent)
-        return total
+        return reader.count
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         try:

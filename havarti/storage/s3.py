@@ -40,6 +40,8 @@ class S3Storage(Storage):
         self.endpoint = endpoint
         self.transfer = TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE,
                                        max_concurrency=PARALLEL_PARTS)
+        # Parts read ahead of the upload (boto3's TransferConfig does not take it as an argument).
+        self.transfer.max_in_memory_upload_chunks = PARALLEL_PARTS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Storage:

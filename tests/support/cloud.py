@@ -1,0 +1,176 @@
+"""The cloud storage backends under test: the local Swift (Swift API and S3 API) and a
+Rackspace identity endpoint in front of it.
+
+scripts/swift-saio.sh starts Swift; scripts/services.sh writes its settings to
+tests/services.env as ``HAVARTI_TEST_SWIFT_*`` / ``HAVARTI_TEST_S3_*``. Each test gets
+a bucket/container of its own (``t-<random>``), emptied and deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from havarti.config import load_settings
+from havarti.storage import Storage, make_storage
+from tests.support.services import SERVICES_ENV, unavailable
+
+#: HAVARTI_TEST_STORAGE values that need the local Swift.
+CLOUD_BACKENDS = ("s3storage", "swiftstorage", "rackspacestorage")
+
+
+def _setting(key: str) -> str | None:
+    name = "HAVARTI_TEST_" + key
+    if os.environ.get(name):
+        return os.environ[name]
+    if SERVICES_ENV.exists():
+        for line in SERVICES_ENV.read_text().splitlines():
+            found, _, value = line.partition("=")
+            if found.strip() == name and value.strip():
+                return value.strip()
+    return None
+
+
+def swift_settings() -> dict[str, str]:
+    """The local Swift's URLs and keys; skip (fail under CI) if it is not running."""
+    keys = ("SWIFT_AUTH_URL", "SWIFT_USER", "SWIFT_KEY", "SWIFT_TEMPURL_KEY",
+            "S3_ENDPOINT_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_REGION")
+    values = {k: _setting(k) for k in keys}
+    missing = [k for k, v in values.items() if not v]
+    if missing:
+        unavailable(f"local Swift not configured (no HAVARTI_TEST_{missing[0]} in "
+                    "tests/services.env; run scripts/services.sh)")
+    found = {k: str(v) for k, v in values.items()}
+    try:
+        urllib.request.urlopen(found["S3_ENDPOINT_URL"] + "/healthcheck", timeout=3).read()
+    except OSError as exc:
+        unavailable(f"local Swift at {found['S3_ENDPOINT_URL']} is not answering: {exc}")
+    return found
+
+
+class RackspaceIdentity:
+    """Answers like Rackspace Identity v2.0 (POST /v2.0/tokens with RAX-KSKEY
+    apiKeyCredentials), logging in to the local Swift with the same username and key.
+
+    The catalog lists Cloud Files in two regions: ``DFW`` is the local Swift,
+    ``ORD`` an address nothing listens on, so picking the wrong region fails.
+    ``expire_next`` hands out one token Swift will refuse, as an expired one would be.
+    """
+
+    def __init__(self, swift_auth_url: str) -> None:
+        self.swift_auth_url = swift_auth_url
+        self.logins = 0
+        self.refused = 0
+        self.expire_next = False
+        identity = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    body = {}
+                status, answer = identity.answer(self.path, body)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v2.0/"
+
+    def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        credentials = body.get("auth", {}).get("RAX-KSKEY:apiKeyCredentials")
+        if path.rstrip("/") != "/v2.0/tokens" or not credentials:
+            return 400, {"badRequest": {"code": 400,
+                                        "message": "expected RAX-KSKEY:apiKeyCredentials"}}
+        request = urllib.request.Request(self.swift_auth_url, headers={
+            "X-Auth-User": credentials.get("username", ""),
+            "X-Auth-Key": credentials.get("apiKey", "")})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                storage_url = response.headers["X-Storage-Url"]
+                token = response.headers["X-Auth-Token"]
+        except urllib.error.HTTPError:
+            self.refused += 1
+            return 401, {"unauthorized": {"code": 401,
+                                          "message": "Username or api key is invalid."}}
+        self.logins += 1
+        if self.expire_next:
+            self.expire_next = False
+            token = "AUTH_tk" + "0" * 32
+        tenant = storage_url.rsplit("/", 1)[1]
+        dead = "http://127.0.0.1:9/v1/" + tenant
+
+        def endpoints(local: str) -> list[dict[str, str]]:
+            return [{"region": "ORD", "tenantId": tenant, "publicURL": dead, "internalURL": dead},
+                    {"region": "DFW", "tenantId": tenant, "publicURL": local,
+                     "internalURL": local}]
+
+        return 200, {"access": {
+            "token": {"id": token, "expires": "2099-01-01T00:00:00.000Z",
+                      "tenant": {"id": tenant, "name": tenant}},
+            "user": {"id": "1", "name": credentials["username"],
+                     "RAX-AUTH:defaultRegion": "DFW", "roles": []},
+            "serviceCatalog": [
+                {"name": "cloudServersOpenStack", "type": "compute", "endpoints": []},
+                {"name": "cloudFilesCDN", "type": "rax:object-cdn", "endpoints": endpoints(dead)},
+                {"name": "cloudFiles", "type": "object-store", "endpoints": endpoints(storage_url)},
+            ]}}
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def backend_env(backend: str, swift: dict[str, str], identity: RackspaceIdentity | None = None,
+                name: str | None = None) -> dict[str, str]:
+    """Havarti's environment for ``backend`` on the local Swift, with a fresh bucket/container."""
+    name = name or f"t-{secrets.token_hex(6)}"
+    if backend == "s3storage":
+        return {"STORAGE": backend, "S3_ENDPOINT_URL": swift["S3_ENDPOINT_URL"],
+                "S3_ACCESS_KEY": swift["S3_ACCESS_KEY"], "S3_SECRET_KEY": swift["S3_SECRET_KEY"],
+                "S3_REGION": swift["S3_REGION"], "S3_BUCKET": name}
+    if backend == "swiftstorage":
+        return {"STORAGE": backend, "SWIFT_AUTH_URL": swift["SWIFT_AUTH_URL"],
+                "SWIFT_USER": swift["SWIFT_USER"], "SWIFT_KEY": swift["SWIFT_KEY"],
+                "SWIFT_CONTAINER": name, "SWIFT_TEMP_URL_KEY": swift["SWIFT_TEMPURL_KEY"]}
+    if backend == "rackspacestorage":
+        assert identity is not None
+        return {"STORAGE": backend, "RACKSPACE_USERNAME": swift["SWIFT_USER"],
+                "RACKSPACE_KEY": swift["SWIFT_KEY"], "RACKSPACE_CONTAINER": name,
+                "RACKSPACE_REGION": "DFW", "RACKSPACE_IDENTITY_URL": identity.url,
+                "RACKSPACE_TEMP_URL_KEY": swift["SWIFT_TEMPURL_KEY"]}
+    raise ValueError(backend)
+
+
+def storage_for(env: dict[str, str]) -> Storage:
+    return make_storage(load_settings(env))
+
+
+def empty_and_remove(env: dict[str, str]) -> None:
+    """Delete every object, then the bucket/container (a non-empty one cannot be deleted)."""
+    storage = storage_for(env)
+    for key, _ in list(storage.list()):
+        storage.delete(key)
+    if env["STORAGE"] == "s3storage":
+        storage.client.delete_bucket(Bucket=storage.bucket)  # type: ignore[attr-defined]
+    else:
+        storage._conn().delete_container(storage.container)  # type: ignore[attr-defined]
