@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Celery
 
+from havarti import metrics
 from havarti.config import ConfigError, Settings, load_settings
 from havarti.wiring import IndexHolder, RunnerFactory, prepare
 
@@ -22,6 +23,8 @@ class Havarti(Celery):
 
     def __init__(self, settings: Settings, migrate: bool = True) -> None:
         super().__init__("havarti", set_as_current=False)
+        # Before any worker forks: each process then writes its counters for /metrics to add up.
+        metrics.configure(settings.package_cache)
         self.settings = settings
         self.holder = IndexHolder(settings, self._runner_factory(settings))
         self._flask: Any = None

@@ -26,17 +26,18 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 def configure(package_cache: Path) -> Path | None:
-    """Choose multiprocess mode with its folder under ``package_cache``; None if too late.
+    """Choose multiprocess mode with its folder ``package_cache/metrics``; None if too late.
 
     Files left by processes that are gone are removed: their counts would
     otherwise be added to every scrape after a restart forever.
     """
     import sys
 
-    folder = Path(os.environ.get(MULTIPROC_ENV) or package_cache / "metrics")
-    if "prometheus_client.values" in sys.modules and MULTIPROC_ENV not in os.environ:
-        # Something imported prometheus-client first: metrics stay per process.
-        return None
+    folder = package_cache / "metrics"
+    if "prometheus_client.values" in sys.modules:
+        # Too late to choose: the mode was fixed when prometheus-client was imported.
+        current = os.environ.get(MULTIPROC_ENV)
+        return Path(current) if current else None
     folder.mkdir(parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(folder)
     for path in folder.glob("*.db"):

@@ -23,8 +23,7 @@ _recorder_guard = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
-    """Choose the metrics mode (before gunicorn forks) and time every request."""
-    prom.configure(app.config["HAVARTI_SETTINGS"].package_cache)
+    """Time and count every request."""
     app.before_request(_start_timer)
     app.after_request(_count_request)
 

@@ -1,0 +1,144 @@
+"""The web UI's pages, rendered by the real app on a real (SQLite) database."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+
+from havarti.domain import browse
+from tests.support import dists
+from tests.support.fakeindex import FakeIndex
+from tests.support.webapp import WebApp, make_webapp
+
+
+@pytest.fixture
+def web(tmp_path, upstream: FakeIndex) -> WebApp:
+    return make_webapp(tmp_path / "data", upstream.url)
+
+
+def text(response) -> str:
+    return unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
+
+
+def test_home_gives_settings_for_the_url_it_was_reached_at(web):
+    page = web.client.get("/", base_url="http://pkgs.example.test:8123").get_data(as_text=True)
+    assert "pip install -i http://pkgs.example.test:8123/simple/ requests" in page
+    assert 'url = "http://pkgs.example.test:8123/simple/"' in page
+    assert "poetry source add --priority=primary havarti http://pkgs.example.test:8123/simple/" in page
+    assert "repository:http://pkgs.example.test:8123/" in page
+    assert "trusted-host = pkgs.example.test:8123" in page
+    assert 'role="search"' in page
+
+
+def test_home_uses_public_url_when_set(tmp_path, upstream):
+    web = make_webapp(tmp_path / "data", upstream.url, PUBLIC_URL="https://pypi.corp.example/")
+    page = web.client.get("/").get_data(as_text=True)
+    assert "pip install -i https://pypi.corp.example/simple/ requests" in page
+    assert "trusted-host" not in page
+
+
+def test_search_normalises_and_puts_prefix_matches_first(web):
+    for name in ("zz-cheese-tools", "cheese", "cheese-press", "brie"):
+        web.upload(dists.wheel(name, "1.0"))
+    listed = re.findall(r'<th scope="row"><a href="/projects/([^/]+)/"',
+                        web.client.get("/projects/?q=Cheese").get_data(as_text=True))
+    assert listed == ["cheese", "cheese-press", "zz-cheese-tools"]
+    # Separators normalise: "Cheese_Press" and "cheese.press" are the same project.
+    assert "cheese-press" in web.client.get("/projects/?q=Cheese_Press").get_data(as_text=True)
+    assert "brie" not in web.client.get("/projects/?q=chee").get_data(as_text=True)
+
+
+def test_search_filters_private_and_cached(web, upstream):
+    web.upload(dists.wheel("mine", "1.0"))
+    upstream.publish("theirs", dists.wheel("theirs", "2.0"), "2.0")
+    web.download("/files/theirs/theirs-2.0-py3-none-any.whl")
+    both = text(web.client.get("/projects/"))
+    assert "mine" in both and "theirs" in both
+    private = text(web.client.get("/projects/?kind=private"))
+    assert "mine" in private and "theirs" not in private
+    cached = text(web.client.get("/projects/?kind=cached"))
+    assert "theirs" in cached and "mine" not in cached
+
+
+def test_search_pages_through_results(web):
+    db = web.index.db
+    for i in range(5):
+        web.upload(dists.wheel(f"gouda{i}", "1.0"))
+    first = browse.search_projects(db, "gouda", per_page=2)
+    last = browse.search_projects(db, "gouda", page=3, per_page=2)
+    assert (first.total, first.pages) == (5, 3)
+    assert [r.name for r in first.rows] == ["gouda0", "gouda1"]
+    assert [r.name for r in last.rows] == ["gouda4"]
+
+
+@pytest.mark.parametrize("query, reason", [
+    ("page=abc", "page must be a whole number"),
+    ("page=0", "page must be a whole number"),
+    ("kind=everything", "kind must be one of"),
+    ("q=" + "x" * 201, "longer than 200"),
+])
+def test_search_refuses_bad_parameters(web, query, reason):
+    response = web.client.get(f"/projects/?{query}")
+    assert response.status_code == 400
+    assert reason in response.get_data(as_text=True)
+    assert len(response.get_data(as_text=True).strip().splitlines()) == 1
+
+
+def test_project_page_lists_versions_newest_first_with_file_details(web):
+    web.upload(dists.wheel("edam", "1.9", requires_python=">=3.9"))
+    web.upload(dists.wheel("edam", "1.10", requires_python=">=3.10"))
+    newest = dists.sdist("edam", "1.10")
+    web.upload(newest)
+    page = web.client.get("/projects/edam/").get_data(as_text=True)
+    versions = re.findall(r'<section class="release" id="v([^"]+)">', page)
+    assert versions == ["1.10", "1.9"]
+    assert newest.sha256 in page
+    assert "&gt;=3.10" in page
+    assert "pip install -i http://localhost/simple/ edam==1.10" in page
+    assert 'href="../../files/edam/edam-1.10.tar.gz"' in page
+
+
+def test_project_page_of_upstream_project_shows_origin(web, upstream):
+    upstream.publish("feta", dists.wheel("feta", "1.0"), "1.0")
+    upstream.publish("feta", dists.wheel("feta", "2.0"), "2.0")
+    web.download("/files/feta/feta-1.0-py3-none-any.whl")
+    rows = dict(re.findall(r'<tr id="([^"]+)".*?<td>(cached here|upstream|private)</td>',
+                           web.client.get("/projects/feta/").get_data(as_text=True), re.S))
+    assert rows == {"feta-2.0-py3-none-any.whl": "upstream",
+                    "feta-1.0-py3-none-any.whl": "cached here"}
+
+
+def test_project_page_redirects_to_normalised_name(web):
+    web.upload(dists.wheel("Swiss_Cheese", "1.0"))
+    response = web.client.get("/projects/Swiss_Cheese/")
+    assert response.status_code == 301
+    assert response.headers["Location"].endswith("/projects/swiss-cheese/")
+
+
+def test_unknown_project_is_a_404_page(web):
+    response = web.client.get("/projects/no-such-cheese/")
+    assert response.status_code == 404
+    assert "no project named 'no-such-cheese'" in text(response)
+
+
+def test_description_is_rendered_and_sanitised(web):
+    readme = ("# Stilton\n\n<script>window.pwned = 1</script>\n\n"
+              "<img src=x onerror=\"alert(1)\"> [click](javascript:alert(2)) **blue**\n")
+    web.upload(dists.wheel("stilton", "1.0", description=readme,
+                           description_content_type="text/markdown"))
+    response = web.client.get("/projects/stilton/")
+    page = response.get_data(as_text=True)
+    readme_html = page[page.index('<div class="readme">'):page.index("</section>", page.index('<div class="readme">'))]
+    assert "<strong>blue</strong>" in readme_html
+    assert "<script" not in readme_html and "onerror" not in readme_html
+    assert "javascript:" not in readme_html
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_rst_description_with_raw_html_falls_back_to_text(web):
+    readme = "Title\n=====\n\n.. raw:: html\n\n   <script>alert(1)</script>\n"
+    web.upload(dists.wheel("brie", "1.0", description=readme, description_content_type="text/x-rst"))
+    page = web.client.get("/projects/brie/").get_data(as_text=True)
+    assert "&lt;script&gt;" in page and "<script>alert" not in page
