@@ -1,0 +1,130 @@
+"""Download counters, the stats page and its chart, /metrics, /ready and the request log."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from havarti.db.models import Event
+from havarti.domain import stats
+from havarti.domain.stats import CACHE_HIT, UPSTREAM, StatsRecorder
+from havarti.web import charts
+from tests.support import dists
+from tests.support.fakeindex import FakeIndex
+from tests.support.webapp import WebApp, make_webapp
+
+
+@pytest.fixture
+def web(tmp_path, upstream: FakeIndex) -> WebApp:
+    return make_webapp(tmp_path / "data", upstream.url)
+
+
+def rows(db) -> list[tuple[str, str, int, int]]:
+    with db.session() as session:
+        return [tuple(r) for r in session.execute(
+            select(Event.project, Event.kind, Event.count, Event.bytes).order_by(Event.project))]
+
+
+def test_recorder_counts_in_memory_and_writes_in_batches(web):
+    db = web.index.db
+    recorder = StatsRecorder(db, interval=3600)
+    for _ in range(3):
+        recorder.record("brie", CACHE_HIT, 100)
+    recorder.record("brie", UPSTREAM, 7)
+    assert rows(db) == []  # nothing written per request
+    assert recorder.flush() == 2
+    assert sorted(rows(db)) == [("brie", CACHE_HIT, 3, 300), ("brie", UPSTREAM, 1, 7)]
+    # A second process's recorder adds to the same rows (the upsert path).
+    other = StatsRecorder(db, interval=3600)
+    other.record("brie", CACHE_HIT, 1)
+    other.flush()
+    assert ("brie", CACHE_HIT, 4, 301) in rows(db)
+    assert recorder.flush() == 0
+
+
+def test_downloads_are_counted_as_upstream_then_cache(web, upstream):
+    wheel = dists.wheel("camembert", "1.0")
+    upstream.publish("camembert", wheel, "1.0")
+    web.download("/files/camembert/camembert-1.0-py3-none-any.whl")
+    web.download("/files/camembert/camembert-1.0-py3-none-any.whl")
+    web.download("/files/camembert/camembert-1.0-py3-none-any.whl")
+    page = web.client.get("/stats/").get_data(as_text=True)
+    assert re.search(r'id="total-hits">2<', page)
+    assert re.search(r'id="total-upstream">1<', page)
+    overview = stats.overview(web.index.db)
+    assert overview.bytes_saved == 2 * len(wheel.data)
+    assert overview.top[0].project == "camembert" and overview.top[0].requests == 3
+    assert overview.storage_cached == len(wheel.data) and overview.files_cached == 1
+    # The chart has one bar per series for today, the hit bar twice the miss bar's height.
+    bars = re.findall(r'<rect class="(hit|miss)" x="[^"]+" y="[^"]+" width="[^"]+" height="([^"]+)"',
+                      page)
+    heights = {series: float(h) for series, h in bars}
+    assert heights["hit"] == pytest.approx(2 * heights["miss"], rel=0.02)
+
+
+def test_overview_covers_thirty_days_zero_filled(web):
+    db = web.index.db
+    today = date(2026, 3, 31)
+    with db.session() as session:
+        session.add(Event(day="2026-03-02", project="old", kind=CACHE_HIT, count=5, bytes=50))
+        session.add(Event(day="2026-03-01", project="older", kind=CACHE_HIT, count=9, bytes=90))
+    overview = stats.overview(db, today=today)
+    assert len(overview.days) == 30
+    assert overview.days[0].day == today - timedelta(days=29)
+    assert overview.days[0].cache_hits == 5 and overview.cache_hits == 5
+    assert [p.project for p in overview.top] == ["old"]
+
+
+def test_chart_scales_to_round_maximum_and_skips_empty_days():
+    days = [stats.Day(date(2026, 1, 1) + timedelta(days=i), cache_hits=i, upstream=1 if i else 0)
+            for i in range(30)]
+    chart = charts.requests_chart(days)
+    assert chart.ticks[-1].label == "50"  # 29 + 1 = 30 → the next round number
+    assert len([b for b in chart.bars if b.series == "hit"]) == 29
+    assert all(b.height > 0 for b in chart.bars)
+    assert max(b.y + b.height for b in chart.bars) <= chart.bottom
+
+
+def test_metrics_count_routes_and_cache_results(web, upstream):
+    upstream.publish("roquefort", dists.wheel("roquefort", "1.0"), "1.0")
+    web.download("/files/roquefort/roquefort-1.0-py3-none-any.whl")
+    web.download("/files/roquefort/roquefort-1.0-py3-none-any.whl")
+    web.client.get("/projects/?page=bad")
+    response = web.client.get("/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    body = response.get_data(as_text=True)
+
+    def value(pattern: str) -> float:
+        match = re.search(pattern + r" ([0-9.e+]+)", body)
+        assert match, pattern
+        return float(match.group(1))
+
+    assert value(r'havarti_http_requests_total\{method="GET",route="/projects/",status="400"\}') >= 1
+    assert value(r'havarti_file_requests_total\{result="hit"\}') >= 1
+    assert value(r'havarti_file_requests_total\{result="miss"\}') >= 1
+    assert value(r'havarti_upstream_request_duration_seconds_count\{kind="file"\}') >= 1
+    assert value(r"havarti_job_queue_depth") >= 0
+
+
+def test_ready_names_the_failing_check(web, upstream):
+    assert web.client.get("/ready").status_code == 200
+    upstream.down()
+    response = web.client.get("/ready")
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert checks["upstream"]["ok"] is False and checks["database"]["ok"] is True
+
+
+def test_request_log_is_one_key_value_line(tmp_path, upstream, caplog):
+    web = make_webapp(tmp_path / "data", upstream.url, DEBUG="true")
+    with caplog.at_level(logging.DEBUG, logger="havarti.access"):
+        web.client.get("/projects/?q=x")
+    lines = [r.getMessage() for r in caplog.records if r.name == "havarti.access"]
+    assert len(lines) == 1
+    fields = dict(part.split("=", 1) for part in lines[0].split()[1:])
+    assert fields["path"] == "/projects/" and fields["status"] == "200"
+    assert fields["route"] == "/projects/" and float(fields["ms"]) >= 0
