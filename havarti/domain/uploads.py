@@ -7,10 +7,11 @@ import hmac
 import io
 import logging
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, File
@@ -81,7 +82,8 @@ def accept_upload(db: Database, storage: Storage, upload: Upload, max_size: int)
     if size == 0:
         raise InvalidUpload(f"{upload.filename} is empty")
     if size > max_size:
-        raise UploadTooLarge(f"{upload.filename} is {size} bytes, over the {max_size}-byte limit")
+        raise UploadTooLarge(
+            f"{upload.filename} is {size} bytes, over MAX_UPLOAD_SIZE ({max_size} bytes)")
     _check_digest("sha256_digest", upload.sha256_digest, sha256)
     _check_digest("md5_digest", upload.md5_digest, md5)
     _check_digest("blake2_256_digest", upload.blake2_256_digest, blake2)
@@ -96,38 +98,74 @@ def accept_upload(db: Database, storage: Storage, upload: Upload, max_size: int)
             f"the file's metadata names version {metadata.version!r}, not {dist.version}")
 
     with db.session() as session:
-        if session.scalar(select(File.id).where(File.filename == upload.filename)) is not None:
+        if _taken(session, upload.filename):
             raise Conflict(f"{upload.filename} already exists; files cannot be replaced")
 
     key = storage_key(sha256, upload.filename)
-    metadata_sha256 = hashlib.sha256(raw_metadata).hexdigest()
-    storage.write(metadata_key(metadata_sha256, upload.filename), io.BytesIO(raw_metadata),
-                  len(raw_metadata))
-    upload.content.seek(0)
-    storage.write(key, upload.content, size)
-
+    # PEP 658 metadata for wheels only, as PyPI: an sdist's PKG-INFO may leave its
+    # dependencies out (they are computed at build time), and an installer would trust it.
+    metadata_sha256 = (hashlib.sha256(raw_metadata).hexdigest()
+                       if dist.packagetype == "bdist_wheel" else None)
+    written = []
     try:
-        with db.session() as session:
-            project = get_or_create_project(session, upload.name)
-            project.private = True
-            project.serial += 1
-            row = File(
-                project_id=project.id, filename=upload.filename, version=dist.version,
-                packagetype=dist.packagetype, size=size, sha256=sha256, md5=md5,
-                blake2_256=blake2, requires_python=metadata.requires_python,
-                origin=ORIGIN_UPLOADED, metadata_sha256=metadata_sha256, storage_key=key,
-                summary=metadata.summary, description=metadata.description,
-                description_content_type=metadata.description_content_type,
-            )
-            session.add(row)
-    except IntegrityError:
-        # Another upload of the same filename won the race; files are immutable.
-        with db.session() as session:
-            in_use = session.scalar(select(File.id).where(File.storage_key == key))
-        if in_use is None:
-            storage.delete(key)
-        raise Conflict(f"{upload.filename} already exists; files cannot be replaced") from None
+        if metadata_sha256:
+            written.append(metadata_key(metadata_sha256, upload.filename))
+            storage.write(written[-1], io.BytesIO(raw_metadata), len(raw_metadata))
+        upload.content.seek(0)
+        written.append(key)
+        storage.write(key, upload.content, size)
+        row = _insert(db, upload.name, dict(
+            filename=upload.filename, version=dist.version, packagetype=dist.packagetype,
+            size=size, sha256=sha256, md5=md5, blake2_256=blake2,
+            requires_python=metadata.requires_python, origin=ORIGIN_UPLOADED,
+            metadata_sha256=metadata_sha256, storage_key=key, summary=metadata.summary,
+            description=metadata.description,
+            description_content_type=metadata.description_content_type))
+    except BaseException:
+        _forget(db, storage, upload.filename, written)
+        raise
     log.info("upload project=%s file=%s size=%d sha256=%s", dist.project, upload.filename,
              size, sha256)
     return row
 
+
+def _taken(session: Session, filename: str) -> bool:
+    return session.scalar(select(File.id).where(File.filename == filename)) is not None
+
+
+def _insert(db: Database, project_name: str, columns: dict[str, Any]) -> File:
+    """Add the file's row (and its project, if new); Conflict if the filename won a race."""
+    for attempt in (1, 2):
+        try:
+            with db.session() as session:
+                project = get_or_create_project(session, project_name)
+                project.private = True
+                project.serial += 1
+                row = File(project_id=project.id, **columns)
+                session.add(row)
+            return row
+        except IntegrityError:
+            with db.session() as session:
+                if _taken(session, columns["filename"]):
+                    # Another upload of the same filename won; files are immutable.
+                    raise Conflict(f"{columns['filename']} already exists; "
+                                   "files cannot be replaced") from None
+            if attempt == 2:
+                raise
+            # Another upload created the project at the same moment: it exists now.
+    raise AssertionError("unreachable")
+
+
+def _forget(db: Database, storage: Storage, filename: str, keys: list[str]) -> None:
+    """Delete the objects a refused upload wrote, unless the winner of a race shares them."""
+    with db.session() as session:
+        winner = session.execute(select(File.storage_key, File.metadata_sha256)
+                                 .where(File.filename == filename)).first()
+    in_use = set()
+    if winner is not None:
+        in_use.add(winner.storage_key)
+        if winner.metadata_sha256:
+            in_use.add(metadata_key(winner.metadata_sha256, filename))
+    for key in keys:
+        if key not in in_use:
+            storage.delete(key)
