@@ -113,7 +113,8 @@ def page_json(page: ProjectPage) -> dict:
         entry: dict = {"filename": f.filename, "url": f.url, "hashes": f.hashes}
         if f.requires_python:
             entry["requires-python"] = f.requires_python
-        entry["yanked"] = f.yanked
+        # PEP 691: a reason must be a non-empty string; no reason is plain true.
+        entry["yanked"] = f.yanked if f.yanked is False or f.yanked else True
         if f.core_metadata is not False:
             entry["core-metadata"] = f.core_metadata
             entry["data-dist-info-metadata"] = f.core_metadata

@@ -6,6 +6,7 @@ import errno
 from collections.abc import Iterator
 
 from flask import Blueprint, redirect, request, send_file
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import parse_range_header
 from werkzeug.wrappers import Response
 
@@ -23,7 +24,8 @@ def content_type(filename: str) -> str:
     if filename.endswith((".whl", ".zip")):
         return "application/zip"
     if filename.endswith(".tar.gz"):
-        return "application/x-tar"
+        # The bytes are gzip: x-tar would tell clients the tar is already unpacked.
+        return "application/gzip"
     if filename.endswith(".metadata"):
         return "text/plain; charset=utf-8"
     return "application/octet-stream"
@@ -56,9 +58,12 @@ def _stored(source: StoredFile) -> Response:
         return response
     if source.local is not None:
         # send_file lets the server hand the file to the kernel (sendfile) and does Range.
-        response = send_file(source.local.path, mimetype=content_type(source.filename),
-                             etag=source.sha256, conditional=True, max_age=31536000,
-                             download_name=source.filename)
+        try:
+            response = send_file(source.local.path, mimetype=content_type(source.filename),
+                                 etag=source.sha256, conditional=True, max_age=31536000,
+                                 download_name=source.filename)
+        except RequestedRangeNotSatisfiable:
+            return _unsatisfiable(source.size)
         response.headers["Cache-Control"] = IMMUTABLE
         response.headers["X-Havarti-Cache"] = "hit"
         return response
@@ -72,8 +77,7 @@ def _ranged_stream(source: StoredFile) -> Response:
     if ranges is not None:
         bounds = ranges.range_for_length(source.size)
         if bounds is None or len(ranges.ranges) != 1:
-            return one_line(416, f"range not satisfiable for {source.size} bytes",
-                            {"Content-Range": f"bytes */{source.size}"})
+            return _unsatisfiable(source.size)
         start, stop = bounds
         response = Response(storage.open(source.key, start, stop - 1), status=206,
                             content_type=content_type(source.filename), headers=headers)
@@ -85,6 +89,11 @@ def _ranged_stream(source: StoredFile) -> Response:
         response.content_length = source.size
     response.set_etag(source.sha256)
     return response.make_conditional(request)
+
+
+def _unsatisfiable(size: int) -> Response:
+    return one_line(416, f"range not satisfiable for {size} bytes",
+                    {"Content-Range": f"bytes */{size}"})
 
 
 def _streaming(source: StreamingFile) -> Response:

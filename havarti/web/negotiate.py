@@ -6,10 +6,13 @@ from flask import Request
 
 from havarti.domain.pages import HTML_TYPE, JSON_TYPE
 
+# PEP 691's "latest" names whatever the newest version is: v1 here.
+LATEST = {"application/vnd.pypi.simple.latest+json": JSON_TYPE,
+          "application/vnd.pypi.simple.latest+html": HTML_TYPE}
 # Order breaks ties: a bare */* (curl, old tools) gets the HTML everyone reads.
-OFFERED = ["text/html", HTML_TYPE, JSON_TYPE]
+OFFERED = ["text/html", HTML_TYPE, JSON_TYPE, *LATEST]
 FORMATS = {"json": JSON_TYPE, "html": HTML_TYPE, JSON_TYPE: JSON_TYPE, HTML_TYPE: HTML_TYPE,
-           "text/html": "text/html"}
+           "text/html": "text/html", **LATEST}
 
 
 def choose_format(request: Request) -> str | None:
@@ -24,4 +27,4 @@ def choose_format(request: Request) -> str | None:
     if not request.headers.get("Accept"):
         return "text/html"
     best = request.accept_mimetypes.best_match(OFFERED)
-    return best
+    return LATEST.get(best, best) if best else None
