@@ -9,7 +9,11 @@ and nothing is stored. Only a verified file is written to storage, and only
 then is its row committed.
 
 Across processes, a lease in the database makes one process the downloader;
-the others wait for its row, then serve from storage.
+the others wait for its row, then serve from storage ("elsewhere").
+
+A client's response starts only once upstream has sent its first bytes, so an
+upstream that refuses, times out or answers an error is still a proper HTTP
+error (502/504/404), not a broken 200.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
@@ -57,6 +62,8 @@ class Download:
     written: int = 0
     state: str = "running"  # running | done | failed | elsewhere
     error: str | None = None
+    #: What made it fail, raised again to clients that have not been answered yet.
+    failure: Exception | None = None
     row: File | None = None
 
     def readable(self) -> int:
@@ -78,8 +85,8 @@ class Fetcher:
         self._downloads: dict[str, Download] = {}
         self._guard = threading.Lock()
 
-    def start(self, project: str, file: UpstreamFile) -> tuple[Download, Iterator[bytes] | None]:
-        """Join or start the download of ``file``; return it and a reader for the client."""
+    def _join(self, project: str, file: UpstreamFile, read: bool) -> tuple[Download, BinaryIO | None]:
+        """Join or start the download of ``file``; with ``read``, a handle on its spool."""
         with self._guard:
             download = self._downloads.get(file.filename)
             if download is None:
@@ -90,15 +97,29 @@ class Fetcher:
                 self._downloads[file.filename] = download
                 threading.Thread(target=self._run, args=(download,), daemon=True,
                                  name=f"fetch {file.filename}").start()
-            # Open before the download can unlink the spool: the handle keeps it readable.
-            handle = open(download.spool, "rb")
+            # Opened before the download can unlink the spool: the handle keeps it readable.
+            return download, (open(download.spool, "rb") if read else None)
+
+    def open(self, project: str, file: UpstreamFile) -> tuple[Download, Iterator[bytes]]:
+        """Join or start the download; return it and a reader, once upstream has sent bytes.
+
+        Raises what upstream failed with (UpstreamError, UpstreamNotFound, ...) when
+        it failed before sending any, so the client gets a proper error status.
+        """
+        download, handle = self._join(project, file, read=True)
+        assert handle is not None
+        with download.cond:
+            while download.state == "running" and download.written == 0:
+                download.cond.wait()
+            failure = download.failure if download.state == "failed" and download.written == 0 else None
+        if failure is not None:
+            handle.close()
+            raise failure
         return download, self._read(download, handle)
 
     def fetch(self, project: str, file: UpstreamFile) -> File:
         """Download synchronously (jobs, prefetch); return the cached row."""
-        download, reader = self.start(project, file)
-        if reader is not None:
-            reader.close()  # type: ignore[attr-defined]
+        download, _ = self._join(project, file, read=False)
         with download.cond:
             while download.state == "running":
                 download.cond.wait()
@@ -108,7 +129,7 @@ class Fetcher:
             raise DownloadFailed(f"{file.filename} was not stored")
         return download.row
 
-    def _read(self, download: Download, handle) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+    def _read(self, download: Download, handle: BinaryIO) -> Iterator[bytes]:
         with handle:
             sent = 0
             while True:
@@ -149,11 +170,12 @@ class Fetcher:
             else:
                 self._wait_elsewhere(download)
         except Exception as exc:
-            reason = str(exc) or type(exc).__name__
-            log.warning("fetch-failed project=%s file=%s reason=%s", download.project,
-                        file.filename, reason)
+            # The one log line of a failed download, however many clients were reading it.
+            reason = " ".join((str(exc) or type(exc).__name__).split())
+            log.warning("fetch-failed project=%s file=%s bytes=%d reason=%s", download.project,
+                        file.filename, download.written, reason)
             with download.cond:
-                download.state, download.error = "failed", reason
+                download.state, download.error, download.failure = "failed", reason, exc
                 download.cond.notify_all()
         finally:
             with self._guard:
@@ -175,7 +197,8 @@ class Fetcher:
         last_renew = started
         with open(download.spool, "wb") as out, self.upstream.stream(file.url) as response:
             hasher = Digests(expect_sha256=file.sha256, expect_size=file.size)
-            for chunk in response.iter_raw(CHUNK):
+            # As the network delivers them, not in CHUNKs: clients read along at once.
+            for chunk in response.iter_raw():
                 hasher.update(chunk)
                 out.write(chunk)
                 out.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -23,7 +24,7 @@ from havarti.config import Settings
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
 from havarti.domain import catalog
-from havarti.domain.distributions import normalized
+from havarti.domain.distributions import normalized, read_core_metadata
 from havarti.domain.fetch import Download, Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
 from havarti.domain.pages import (
@@ -36,7 +37,13 @@ from havarti.domain.pages import (
     render_json,
 )
 from havarti.domain.uploads import Upload, accept_upload
-from havarti.errors import NotFound, StorageUnavailable, UpstreamError, UpstreamNotFound
+from havarti.errors import (
+    InvalidUpload,
+    NotFound,
+    StorageUnavailable,
+    UpstreamError,
+    UpstreamNotFound,
+)
 from havarti.jobs.base import JobRunner
 from havarti.storage import Digests, HashingReader, Storage, StorageError, metadata_key
 from havarti.storage.base import LocalPath
@@ -211,8 +218,7 @@ class PackageIndex:
         if (self.settings.file_miss == "redirect" and self.jobs is not None
                 and self.jobs.enqueue("cache_file", project=canonical, filename=filename)):
             return RedirectFile(filename, upstream_file.url)
-        download, chunks = self.fetcher.start(canonical, upstream_file)
-        assert chunks is not None
+        download, chunks = self.fetcher.open(canonical, upstream_file)
         return StreamingFile(filename, upstream_file.size, upstream_file.sha256, chunks, download)
 
     def _stored(self, canonical: str, filename: str) -> StoredFile | None:
@@ -264,38 +270,63 @@ class PackageIndex:
         return f"{filename}: cached {row.size} bytes"
 
     def metadata(self, project: str, filename: str) -> MetadataFile:
-        """The core metadata file (PEP 658) of ``filename``: stored, or fetched, verified and kept."""
+        """The core metadata file (PEP 658) of ``filename``: stored, or fetched, verified and kept.
+
+        A file Havarti holds carries its metadata inside, so that is read before
+        upstream is asked: it works while upstream is down.
+        """
         canonical = normalized(project)
         with self.db.session() as session:
             row = session.execute(
-                select(File.metadata_sha256, Project.name, Project.private, File.origin)
+                select(File.metadata_sha256, File.storage_key, File.stored, Project.name,
+                       Project.private, File.origin)
                 .join(Project).where(File.filename == filename)).first()
+        # A cached upstream file of a project that became private is shadowed: not held.
+        held = row if row is not None and row.name == canonical and (
+            row.origin == ORIGIN_UPLOADED or not row.private) else None
         expected: str | None = None
         upstream_file: UpstreamFile | None = None
-        if row is not None and row.name == canonical and row.metadata_sha256 and (
-                row.origin == ORIGIN_UPLOADED or not row.private):
-            expected = row.metadata_sha256
+        if held is not None and held.metadata_sha256:
+            expected = held.metadata_sha256
         else:
             upstream_file = self._upstream_file(canonical, filename)
             if upstream_file.core_metadata is False:
                 raise NotFound(f"no metadata file for {filename!r}")
             if isinstance(upstream_file.core_metadata, dict):
                 expected = upstream_file.core_metadata.get("sha256")
-        if expected:
-            key = metadata_key(expected, filename)
-            try:
+        try:
+            if expected:
+                key = metadata_key(expected, filename)
                 if self.storage.exists(key):
                     return MetadataFile(filename, self.storage.read_bytes(key))
-            except StorageError as exc:
-                raise StorageUnavailable(f"storage unavailable: {exc}") from None
-        if upstream_file is None:
-            raise NotFound(f"no metadata file for {filename!r}")
-        data = self.upstream.get_bytes(upstream_file.url + ".metadata")
-        if expected:
-            digests = Digests(expect_sha256=expected)
-            self.storage.write(metadata_key(expected, filename),
-                               HashingReader(io.BytesIO(data), digests), len(data))
+                if held is not None and held.stored:
+                    data = self._metadata_inside(held.storage_key, filename)
+                    if data is not None and hashlib.sha256(data).hexdigest() == expected:
+                        self.storage.write(key, io.BytesIO(data), len(data))
+                        return MetadataFile(filename, data)
+            if upstream_file is None:
+                upstream_file = self._upstream_file(canonical, filename)
+            data = self.upstream.get_bytes(upstream_file.url + ".metadata")
+            if expected:
+                # Verified while written: a mismatch raises and nothing is kept.
+                self.storage.write(metadata_key(expected, filename),
+                                   HashingReader(io.BytesIO(data), Digests(expect_sha256=expected)),
+                                   len(data))
+        except StorageError as exc:
+            raise StorageUnavailable(f"storage unavailable: {exc}") from None
         return MetadataFile(filename, data)
+
+    def _metadata_inside(self, key: str, filename: str) -> bytes | None:
+        """The METADATA / PKG-INFO inside a stored distribution, or None when unreadable."""
+        local = self.storage.local_path(key)
+        with (open(local.path, "rb") if local else tempfile.TemporaryFile()) as archive:
+            if local is None:
+                for chunk in self.storage.open(key):
+                    archive.write(chunk)
+            try:
+                return read_core_metadata(archive, filename)
+            except InvalidUpload:
+                return None
 
     # Uploads
 

@@ -1,11 +1,13 @@
 """The mirror policy for project pages, in one place.
 
-- Revalidate with upstream on every request (ETag / Last-Modified), or trust
+- Revalidate with upstream on every request (a conditional request with the
+  stored ETag / Last-Modified: a current page costs one small 304), or trust
   the stored page for INDEX_TTL seconds.
-- One upstream request per project at a time in a process: concurrent
-  requests wait for it and share its answer.
+- One upstream request per project at a time in a process: requests arriving
+  while it is in flight wait for it and share its answer, failures included.
 - Upstream fails (refused, timeout, 5xx, garbage): serve the last stored page,
-  marked stale. Never seen: raise UpstreamError.
+  marked stale, and log it. Nothing stored: raise UpstreamError.
+- Upstream says 404: forget the stored page and raise UpstreamNotFound.
 """
 
 from __future__ import annotations
@@ -13,15 +15,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from havarti.db import Database
 from havarti.db.models import UpstreamPage
-from havarti.errors import UpstreamError, UpstreamNotFound
-from havarti.upstream.client import UpstreamClient, UpstreamFile, dump_files, load_files
+from havarti.errors import HavartiError, UpstreamError, UpstreamNotFound
+from havarti.upstream.client import (
+    UpstreamClient,
+    UpstreamFile,
+    UpstreamResult,
+    dump_files,
+    load_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,7 @@ class UpstreamState:
     #: Changes whenever the files change: part of the rendered page's cache key.
     token: str
     stale: bool = False
+    #: time.monotonic() of the last answer from upstream (or its equivalent).
     checked_at: float = 0.0
 
     def file(self, filename: str) -> UpstreamFile | None:
@@ -43,12 +52,34 @@ class UpstreamState:
         return None
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """The stored page's row, without its (possibly large) data."""
+
+    row_id: int
+    etag: str | None
+    last_modified: str | None
+    fetched: datetime
+    checked: datetime
+
+    @property
+    def token(self) -> str:
+        # `fetched` changes exactly when the data does, in whichever process wrote it.
+        return f"{self.row_id}:{self.fetched.timestamp()}"
+
+    def age(self) -> float:
+        return (datetime.now(UTC) - self.checked).total_seconds()
+
+
 class Mirror:
+    """Upstream project pages, kept in the database and in this process's memory."""
+
     def __init__(self, db: Database, upstream: UpstreamClient, index_ttl: int) -> None:
         self.db = db
         self.upstream = upstream
         self.index_ttl = index_ttl
         self._states: dict[str, UpstreamState] = {}
+        self._failures: dict[str, tuple[float, HavartiError]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -71,28 +102,35 @@ class Mirror:
         if cached is not None and (not revalidate or self._fresh(cached, started)):
             return cached
         with self._lock(name):
+            # Whoever held the lock asked upstream after we arrived: share that answer.
+            failed = self._failures.get(name)
+            if failed is not None and failed[0] >= started:
+                raise failed[1]
             cached = self._states.get(name)
-            # Someone else revalidated while we waited for the lock: share that answer.
-            if cached is not None and (cached.checked_at >= started or not revalidate
+            if cached is not None and (not revalidate or cached.checked_at >= started
                                        or self._fresh(cached, started)):
                 return cached
-            return self._refresh(name, cached, revalidate)
+            try:
+                state = self._refresh(name, cached, revalidate)
+            except (UpstreamError, UpstreamNotFound) as exc:
+                self._failures[name] = (time.monotonic(), exc)
+                raise
+            self._failures.pop(name, None)
+            self._states[name] = state
+            return state
 
     def _fresh(self, state: UpstreamState, now: float) -> bool:
         return not state.stale and self.index_ttl > 0 and now - state.checked_at < self.index_ttl
 
     def _refresh(self, name: str, cached: UpstreamState | None, revalidate: bool) -> UpstreamState:
-        with self.db.session() as session:
-            row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
-            stored = None if row is None else (row.etag, row.last_modified, row.data, row.id,
-                                               row.checked)
-        if stored is not None and (not revalidate or self._db_fresh(stored[4])):
-            state = self._from_row(stored, time.monotonic(), stale=False)
-            self._states[name] = state
-            return state
+        stored = self._stored(name)
+        if stored is not None and (not revalidate or 0 <= stored.age() < self.index_ttl):
+            # Trusted for what is left of INDEX_TTL since whoever checked it last.
+            return self._load(name, stored, cached, time.monotonic() - max(stored.age(), 0))
         try:
             result = self.upstream.fetch_project(
-                name, etag=stored[0] if stored else None, last_modified=stored[1] if stored else None)
+                name, etag=stored.etag if stored else None,
+                last_modified=stored.last_modified if stored else None)
         except UpstreamNotFound:
             self._forget(name)
             raise
@@ -100,44 +138,57 @@ class Mirror:
             if stored is None:
                 raise
             log.warning("upstream-stale project=%s reason=%s", name, exc)
-            state = self._from_row(stored, time.monotonic(), stale=True)
-            self._states[name] = state
-            return state
-        now = time.monotonic()
+            return replace(self._load(name, stored, cached, time.monotonic()), stale=True)
+        if result.files is None:
+            touched = self._touch(name)
+            if touched is not None:
+                return self._load(name, touched, cached, time.monotonic())
+            # The row went away (a 404 seen by another process): ask for the whole page.
+            result = self.upstream.fetch_project(name)
+        return self._save(name, result)
+
+    def _stored(self, name: str) -> _Stored | None:
+        with self.db.session() as session:
+            row = session.execute(
+                select(UpstreamPage.id, UpstreamPage.etag, UpstreamPage.last_modified,
+                       UpstreamPage.fetched, UpstreamPage.checked)
+                .where(UpstreamPage.name == name)).first()
+        return None if row is None else _Stored(*row)
+
+    def _touch(self, name: str) -> _Stored | None:
+        """Record a 304: the stored page is current as of now."""
         with self.db.session() as session:
             row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
-            if result.files is None and row is not None:
-                row.checked = datetime.now(UTC)
-                data, row_id = row.data, row.id
-                if cached is not None and not cached.stale and cached.token.startswith(f"{row_id}:"):
-                    state = UpstreamState(cached.files, cached.token, False, now)
-                    self._states[name] = state
-                    return state
-                state = self._from_row((row.etag, row.last_modified, data, row_id, row.checked), now,
-                                       stale=False)
-            else:
-                files = result.files or []
-                if row is None:
-                    row = UpstreamPage(name=name, data="[]")
-                    session.add(row)
-                row.data = dump_files(files)
-                row.etag = result.etag
-                row.last_modified = result.last_modified
-                row.fetched = row.checked = datetime.now(UTC)
-                session.flush()
-                state = UpstreamState(tuple(files), f"{row.id}:{row.fetched.timestamp()}", False, now)
-                log.info("upstream-fetched project=%s files=%d", name, len(files))
-        self._states[name] = state
-        return state
+            if row is None:
+                return None
+            row.checked = datetime.now(UTC)
+            return _Stored(row.id, row.etag, row.last_modified, row.fetched, row.checked)
 
-    def _db_fresh(self, checked: datetime) -> bool:
-        return self.index_ttl > 0 and (datetime.now(UTC) - checked).total_seconds() < self.index_ttl
+    def _load(self, name: str, stored: _Stored, cached: UpstreamState | None,
+              checked_at: float) -> UpstreamState:
+        """The stored page as a state; reuses this process's parsed files when they are current."""
+        if cached is not None and cached.token == stored.token:
+            return UpstreamState(cached.files, cached.token, False, checked_at)
+        with self.db.session() as session:
+            data = session.scalar(select(UpstreamPage.data).where(UpstreamPage.id == stored.row_id))
+        return UpstreamState(tuple(load_files(data or "[]")), stored.token, False, checked_at)
 
-    @staticmethod
-    def _from_row(stored: tuple, now: float, stale: bool) -> UpstreamState:
-        etag, last_modified, data, row_id, checked = stored
-        return UpstreamState(tuple(load_files(data)), f"{row_id}:{etag}:{last_modified}:{len(data)}",
-                             stale, now)
+    def _save(self, name: str, result: UpstreamResult) -> UpstreamState:
+        files = result.files or []
+        now = datetime.now(UTC)
+        with self.db.session() as session:
+            row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
+            if row is None:
+                row = UpstreamPage(name=name, data="[]")
+                session.add(row)
+            row.data = dump_files(files)
+            row.etag = result.etag
+            row.last_modified = result.last_modified
+            row.fetched = row.checked = now
+            session.flush()
+            stored = _Stored(row.id, row.etag, row.last_modified, row.fetched, row.checked)
+        log.info("upstream-fetched project=%s files=%d", name, len(files))
+        return UpstreamState(tuple(files), stored.token, False, time.monotonic())
 
     def _forget(self, name: str) -> None:
         self._states.pop(name, None)

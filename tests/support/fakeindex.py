@@ -3,7 +3,8 @@
 A real HTTP server on a loopback port, serving PEP 691 JSON / PEP 503 HTML
 project pages (with ETags), files, ``.metadata`` files and the JSON API, for
 distributions the tests build. Tests can publish versions, take it down, make
-it hang, answer 500 or garbage, corrupt a file's bytes, and count fetches.
+it hang, answer 500 or garbage, corrupt a file's bytes (or its metadata), break
+a file's stream halfway, and count fetches (and the 304s it answers).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class Published:
     requires_python: str | None = None
     yanked: str | None = None
     corrupt: bool = False
+    corrupt_metadata: bool = False
+    #: Send the Content-Length, then half the bytes, then close the connection.
+    broken: bool = False
 
 
 @dataclass
@@ -42,6 +46,8 @@ class FakeIndex:
     html_only: bool = False
     file_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Open client connections, closed by down() too: a kept-alive one must not outlive an outage.
+    connections: set[socket.socket] = field(default_factory=set)
     server: ThreadingHTTPServer | None = None
     port: int = 0
     thread: threading.Thread | None = None
@@ -57,16 +63,39 @@ class FakeIndex:
             self.projects.setdefault(canonicalize_name(name), {})[dist.filename] = item
         return item
 
-    def corrupt(self, filename: str) -> None:
+    def _item(self, filename: str) -> Published:
         for files in self.projects.values():
             if filename in files:
-                files[filename].corrupt = True
+                return files[filename]
+        raise KeyError(filename)
+
+    def corrupt(self, filename: str, metadata: bool = False) -> None:
+        """Serve bytes (or with ``metadata``, a .metadata file) not matching the page's hash."""
+        if metadata:
+            self._item(filename).corrupt_metadata = True
+        else:
+            self._item(filename).corrupt = True
+
+    def break_stream(self, filename: str) -> None:
+        """Close the connection halfway through the file."""
+        self._item(filename).broken = True
+
+    def fix(self, filename: str) -> None:
+        item = self._item(filename)
+        item.corrupt = item.corrupt_metadata = item.broken = False
 
     def fetch_count(self, filename: str) -> int:
         return self.fetches[f"file:{filename}"]
 
     def page_count(self, name: str) -> int:
         return self.fetches[f"page:{canonicalize_name(name)}"]
+
+    def not_modified_count(self, name: str) -> int:
+        """Page requests answered 304 Not Modified."""
+        return self.fetches[f"page304:{canonicalize_name(name)}"]
+
+    def metadata_count(self, filename: str) -> int:
+        return self.fetches[f"meta:{filename}"]
 
     # Lifecycle: down() closes the socket, so connections are refused.
 
@@ -91,6 +120,13 @@ class FakeIndex:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        with self.lock:
+            connections, self.connections = set(self.connections), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def up(self) -> None:
         self.mode = "up"
@@ -135,12 +171,19 @@ class FakeIndex:
         return ("<!DOCTYPE html><html><head><meta name=\"pypi:repository-version\" content=\"1.0\">"
                 f"</head><body>{''.join(links)}</body></html>").encode()
 
-    def json_api(self, name: str) -> bytes:
+    def json_api(self, name: str, version: str | None = None) -> bytes | None:
+        """The JSON API document (per version when given), or None when there is no such version."""
         releases: dict[str, list] = {}
         for filename, item in sorted(self.projects[name].items()):
             releases.setdefault(item.version, []).append({
                 "filename": filename, "url": f"http://127.0.0.1:{self.port}/files/{name}/{filename}",
-                "digests": {"sha256": item.dist.sha256}, "size": len(item.dist.data)})
+                "digests": {"sha256": item.dist.sha256}, "size": len(item.dist.data),
+                "upload_time_iso_8601": item.upload_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
+        if version is not None:
+            if version not in releases:
+                return None
+            return json.dumps({"info": {"name": name, "version": version},
+                               "urls": releases[version]}).encode()
         latest = sorted(releases)[-1]
         return json.dumps({"info": {"name": name, "version": latest}, "urls": releases[latest],
                            "releases": releases}).encode()
@@ -158,6 +201,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.fake.lock:
+            self.fake.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.fake.lock:
+            self.fake.connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def _send(self, status: int, body: bytes, content_type: str = "text/plain",
               headers: dict[str, str] | None = None) -> None:
@@ -215,7 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
             with fake.lock:
                 fake.fetches[("meta:" if metadata else "file:") + base] += 1
             if metadata:
-                self._send(200, item.dist.metadata)
+                self._send(200, item.dist.metadata + (b"X" if item.corrupt_metadata else b""))
                 return
             data = item.dist.data
             if item.corrupt:
@@ -225,19 +281,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             step = 64 * 1024
-            for offset in range(0, len(data), step):
+            end = len(data) // 2 if item.broken else len(data)
+            for offset in range(0, end, step):
                 if fake.file_delay:
                     time.sleep(fake.file_delay)
                 try:
-                    self.wfile.write(data[offset:offset + step])
+                    self.wfile.write(data[offset:min(offset + step, end)])
                 except (BrokenPipeError, ConnectionResetError):
                     return
+            if item.broken:
+                self.wfile.flush()
+                self.close_connection = True
             return
-        if len(parts) == 3 and parts[0] == "pypi" and parts[2] == "json":
+        if len(parts) in (3, 4) and parts[0] == "pypi" and parts[-1] == "json":
             name = canonicalize_name(parts[1])
-            if name not in fake.projects:
+            document = fake.json_api(name, parts[2] if len(parts) == 4 else None) \
+                if name in fake.projects else None
+            if document is None:
                 self._send(404, b"{}", "application/json")
                 return
-            self._send(200, fake.json_api(name), "application/json")
+            self._send(200, document, "application/json")
             return
         self._send(404, b"not found")

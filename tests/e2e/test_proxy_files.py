@@ -1,0 +1,202 @@
+"""The caching proxy's files through a real Havarti: verification, broken streams, sharing, redirects.
+
+One server and one fake upstream per module; every test uses its own project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import PASSCODE
+from tests.support import dists
+from tests.support.clients import installed_version
+from tests.support.fakeindex import FakeIndex
+from tests.support.proxy import (
+    UPSTREAM_TIMEOUT,
+    break_upstream,
+    file_url,
+    page_files,
+    restore,
+    running,
+    stored_objects,
+    stored_rows,
+)
+from tests.support.server import HavartiServer
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeIndex]:
+    fake = FakeIndex().start()
+    yield fake
+    fake.down()
+
+
+@pytest.fixture(scope="module")
+def server(upstream: FakeIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HavartiServer]:
+    with running(tmp_path_factory.mktemp("files") / "data",
+                 {"PASSCODE": PASSCODE, "FALLBACK": upstream.url,
+                  "UPSTREAM_TIMEOUT": str(UPSTREAM_TIMEOUT)}) as started:
+        yield started
+
+
+@pytest.fixture(autouse=True)
+def upstream_restored(upstream: FakeIndex) -> Iterator[None]:
+    yield
+    restore(upstream)
+
+
+def assert_not_stored(server: HavartiServer, filename: str) -> None:
+    assert stored_rows(server, filename) == 0
+    assert stored_objects(server, filename) == []
+
+
+def test_corrupt_upstream_file_fails_installs_and_is_never_stored(server, upstream, clients):
+    wheel = dists.wheel("tampered", "1.0")
+    upstream.publish("tampered", wheel, "1.0")
+    upstream.corrupt(wheel.filename)
+
+    result, target = clients.pip_install(server.index_url, "tampered")
+    assert result.returncode != 0
+    assert installed_version(target, "tampered") is None
+    result, target = clients.uv_install(server.index_url, "tampered")
+    assert result.returncode != 0
+    assert installed_version(target, "tampered") is None
+    assert_not_stored(server, wheel.filename)
+    log = server.log()
+    assert f"fetch-failed project=tampered file={wheel.filename}" in log
+    assert "does not match" in log
+    assert "Traceback" not in log
+
+    upstream.fix(wheel.filename)
+    result, target = clients.uv_install(server.index_url, "tampered")
+    assert result.returncode == 0, result.stderr
+    assert installed_version(target, "tampered") == "1.0"
+    assert stored_rows(server, wheel.filename) == 1
+    assert [p.read_bytes() for p in stored_objects(server, wheel.filename)] == [wheel.data]
+
+
+def test_broken_upstream_stream_cuts_the_client_short(server, upstream):
+    wheel = dists.wheel("half-sent", "1.0", payload_size=2 * 2**20)
+    upstream.publish("half-sent", wheel, "1.0")
+    upstream.break_stream(wheel.filename)
+    page_files(server, "half-sent")
+
+    started = time.monotonic()
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(file_url(server, "half-sent", wheel.filename), timeout=30)
+    # Cut short at once, not after a keep-alive timeout.
+    assert time.monotonic() - started < 3
+    assert_not_stored(server, wheel.filename)
+    assert f"fetch-failed project=half-sent file={wheel.filename}" in server.log()
+
+    upstream.fix(wheel.filename)
+    response = httpx.get(file_url(server, "half-sent", wheel.filename))
+    assert response.status_code == 200
+    assert response.content == wheel.data
+    assert stored_rows(server, wheel.filename) == 1
+
+
+@pytest.mark.parametrize(("outage", "status"), [("refused", 502), ("hang", 504), ("error", 502)])
+def test_upstream_failing_on_an_uncached_file_is_a_5xx(server, upstream, outage, status):
+    project = f"file-{outage}"
+    wheel = dists.wheel(project, "1.0")
+    upstream.publish(project, wheel, "1.0")
+    page_files(server, project)
+    break_upstream(upstream, outage)
+
+    started = time.monotonic()
+    response = httpx.get(file_url(server, project, wheel.filename), timeout=30)
+    assert response.status_code == status
+    assert response.text.count("\n") == 1 and "upstream" in response.text
+    assert time.monotonic() - started < UPSTREAM_TIMEOUT + 1.5
+    assert_not_stored(server, wheel.filename)
+
+
+def test_sixteen_clients_of_one_uncached_file_share_one_download(server, upstream):
+    wheel = dists.wheel("crowded", "1.0", payload_size=5 * 2**20)
+    upstream.publish("crowded", wheel, "1.0")
+    page_files(server, "crowded")
+    # About 2 s upstream: every client arrives while the download is in flight.
+    upstream.file_delay = 0.025
+
+    bodies: list[bytes] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(16)
+
+    def download() -> None:
+        try:
+            barrier.wait()
+            response = httpx.get(file_url(server, "crowded", wheel.filename), timeout=60)
+            response.raise_for_status()
+            bodies.append(response.content)
+        except BaseException as exc:  # collected: the assertion below shows them
+            errors.append(exc)
+
+    threads = [threading.Thread(target=download) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(bodies) == 16
+    assert {hashlib.sha256(body).hexdigest() for body in bodies} == {wheel.sha256}
+    assert upstream.fetch_count(wheel.filename) <= 2
+    assert stored_rows(server, wheel.filename) == 1
+
+
+def test_metadata_files_are_proxied_verified_and_kept(server, upstream):
+    good, bad = dists.wheel("meta-proj", "1.0"), dists.wheel("meta-proj", "2.0")
+    upstream.publish("meta-proj", good, "1.0")
+    upstream.publish("meta-proj", bad, "2.0")
+    upstream.corrupt(bad.filename, metadata=True)
+    files = page_files(server, "meta-proj")
+    assert files[good.filename]["core-metadata"] == {"sha256": hashlib.sha256(good.metadata).hexdigest()}
+
+    response = httpx.get(file_url(server, "meta-proj", good.filename + ".metadata"))
+    assert response.status_code == 200
+    assert response.content == good.metadata
+    refused = httpx.get(file_url(server, "meta-proj", bad.filename + ".metadata"))
+    assert refused.status_code == 502
+    assert "does not match" in refused.text
+    assert stored_objects(server, bad.filename + ".metadata") == []
+
+    upstream.down()
+    for _ in range(2):  # both web workers
+        response = httpx.get(file_url(server, "meta-proj", good.filename + ".metadata"))
+        assert response.status_code == 200
+        assert response.content == good.metadata
+    assert upstream.metadata_count(good.filename) == 1
+
+
+def test_redirect_mode_sends_clients_upstream_and_caches_in_the_background(upstream, tmp_path, clients):
+    wheel = dists.wheel("redirected", "1.0")
+    upstream.publish("redirected", wheel, "1.0")
+    with running(tmp_path / "data", {"FALLBACK": upstream.url, "FILE_MISS": "redirect",
+                                     "UPSTREAM_TIMEOUT": str(UPSTREAM_TIMEOUT)}) as server:
+        page_files(server, "redirected")
+        url = file_url(server, "redirected", wheel.filename)
+        response = httpx.get(url)
+        assert response.status_code == 302
+        assert response.headers["Location"] == f"{upstream.url[:-len('simple/')]}files/redirected/{wheel.filename}"
+
+        deadline = time.monotonic() + 15
+        while stored_rows(server, wheel.filename) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert stored_rows(server, wheel.filename) == 1
+        assert upstream.fetch_count(wheel.filename) == 1
+
+        upstream.down()
+        for _ in range(2):  # both web workers
+            response = httpx.get(url)
+            assert response.status_code == 200
+            assert response.headers["X-Havarti-Cache"] == "hit"
+            assert response.content == wheel.data
+        result, target = clients.uv_install(server.index_url, "redirected")
+        assert result.returncode == 0, result.stderr
+        assert installed_version(target, "redirected") == "1.0"

@@ -1,0 +1,78 @@
+"""Helpers for the proxy's end-to-end tests: outages, pages and what Havarti stored."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.support.fakeindex import FakeIndex
+from tests.support.server import HavartiServer
+
+JSON = "application/vnd.pypi.simple.v1+json"
+STALE_HEADER = "X-Havarti-Stale"
+#: UPSTREAM_TIMEOUT of the proxy tests' servers, in seconds: short, so outages cost little.
+UPSTREAM_TIMEOUT = 2.0
+
+OUTAGES = ("refused", "hang", "error", "garbage")
+
+
+def break_upstream(upstream: FakeIndex, outage: str) -> None:
+    """Make the fake upstream fail one way: refuse connections, hang, answer 503 or garbage."""
+    if outage == "refused":
+        upstream.down()
+    elif outage == "hang":
+        upstream.hang_seconds = UPSTREAM_TIMEOUT * 5
+        upstream.mode = "hang"
+    elif outage == "error":
+        upstream.mode = "error"
+    elif outage == "garbage":
+        upstream.mode = "garbage"
+    else:
+        raise ValueError(outage)
+
+
+def restore(upstream: FakeIndex) -> None:
+    upstream.up()
+    upstream.html_only = False
+    upstream.file_delay = 0.0
+
+
+@contextmanager
+def running(data_dir: Path, env: dict[str, str]) -> Iterator[HavartiServer]:
+    """A Havarti server for a whole test module (starting one costs seconds)."""
+    server = HavartiServer(data_dir, env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def get_page(server: HavartiServer, project: str, timeout: float = 30) -> httpx.Response:
+    return httpx.get(f"{server.index_url}{project}/", headers={"Accept": JSON}, timeout=timeout)
+
+
+def page_files(server: HavartiServer, project: str) -> dict[str, dict]:
+    """The project page's files (PEP 691), by filename; fails unless the page is a 200."""
+    response = get_page(server, project)
+    assert response.status_code == 200, response.text
+    return {f["filename"]: f for f in response.json()["files"]}
+
+
+def file_url(server: HavartiServer, project: str, filename: str) -> str:
+    return f"{server.url}/files/{project}/{filename}"
+
+
+def stored_rows(server: HavartiServer, filename: str) -> int:
+    """How many database rows Havarti holds for ``filename`` (embedded default: SQLite)."""
+    with sqlite3.connect(server.data_dir / "havarti.db") as db:
+        return db.execute("SELECT count(*) FROM files WHERE filename = ?", (filename,)).fetchone()[0]
+
+
+def stored_objects(server: HavartiServer, filename: str) -> list[Path]:
+    """Objects in local storage named ``filename`` (temporary files aside)."""
+    root = server.data_dir / "files"
+    return [p for p in root.rglob(filename) if ".tmp" not in p.relative_to(root).parts]
