@@ -57,11 +57,15 @@ def _nice_max(value: float) -> float:
 
 
 def stacked(days: list[Day], series: list[tuple[str, str, Callable[[Day], float]]],
-            title: str, description: str, fmt: Callable[[float], str]) -> Chart:
-    """One bar per day, the ``series`` (css name, label, value) stacked bottom up."""
+            title: str, description: str, fmt: Callable[[float], str], minimum: float = 4) -> Chart:
+    """One bar per day, the ``series`` (css name, label, value) stacked bottom up.
+
+    The scale starts at ``minimum``, so a quiet month still has whole-number gridlines.
+    """
     plot_h = HEIGHT - TOP - BOTTOM
     plot_w = WIDTH - LEFT - RIGHT
-    top_value = _nice_max(max((sum(v(d) for _, _, v in series) for d in days), default=0))
+    # Four gridline steps of a round size (1, 2 or 5 × 10ⁿ) above the tallest bar.
+    top_value = 4 * _nice_max(max([minimum] + [sum(v(d) for _, _, v in series) for d in days]) / 4)
     slot = plot_w / max(1, len(days))
     bars = []
     labels = []
@@ -115,4 +119,5 @@ def requests_chart(days: list[Day]) -> Chart:
 def bytes_chart(days: list[Day]) -> Chart:
     return stacked(days, [("saved", "served from storage", lambda d: d.bytes_saved)],
                    "Bytes saved per day",
-                   "Bytes served from Havarti's storage instead of upstream, per day", _bytes)
+                   "Bytes served from Havarti's storage instead of upstream, per day", _bytes,
+                   minimum=10**6)
