@@ -70,16 +70,14 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
 
 
 def prepare_or_exit(settings: Settings) -> None:
-    from havarti.storage import StorageError
+    from havarti.application import startup_failure
     from havarti.wiring import prepare
 
     try:
         for line in prepare(settings):
             click.echo(f"havarti: {line}", err=True)
-    except StorageError as exc:
-        fail(f"storage: {exc}")
     except Exception as exc:  # noqa: BLE001 -- database drivers raise many types
-        fail(f"start-up failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        fail(startup_failure(exc))
 
 
 @main.group()
@@ -90,6 +88,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every database migration (also done by `serve` at start)."""
+    from havarti.application import startup_failure
     from havarti.db import Database
 
     settings = settings_or_exit()
@@ -97,7 +96,7 @@ def db_upgrade() -> None:
     try:
         database.upgrade()
     except Exception as exc:  # noqa: BLE001
-        fail(f"database: {exc}")
+        fail(startup_failure(exc))
     click.echo("database is up to date")
 
 
@@ -126,9 +125,12 @@ def worker(celery_args: tuple[str, ...]) -> None:
     if not settings.redis_uri:
         fail("REDIS_URI is not set: a downloader takes its jobs from Redis "
              "(without it, jobs run inside the web process)")
-    from havarti.application import get_application
+    from celery.bin.celery import celery
 
-    get_application().worker_main(["worker", "-l", "info", *celery_args])
+    # Exactly the seed's command line (app.worker_main would hand click the app object,
+    # which click calls as a default factory: Havarti is also the WSGI callable).
+    celery.main(args=["--app=havarti", "worker", "-l", "info", *celery_args],
+                prog_name="havarti worker")
 
 
 @main.command()

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: Postgres advisory lock key held while migrating (any constant unique to Havarti).
+MIGRATION_LOCK = 0x4861766172
 
 
 class Database:
@@ -38,7 +40,21 @@ class Database:
         """Apply every Alembic migration (idempotent)."""
         from alembic import command
 
-        command.upgrade(alembic_config(self.url), "head")
+        config = alembic_config(self.url)
+        if self.engine.dialect.name != "postgresql":
+            command.upgrade(config, "head")
+            return
+        # Web and downloader processes often start together on a fresh database:
+        # one migrates, the others wait on this lock, then find nothing to do.
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                connection.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

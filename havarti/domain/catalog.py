@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
@@ -14,9 +15,15 @@ def get_or_create_project(session: Session, name: str) -> Project:
     canonical = normalized(name)
     project = session.scalar(select(Project).where(Project.name == canonical))
     if project is None:
-        project = Project(name=canonical, display_name=name, private=False, serial=0)
-        session.add(project)
-        session.flush()
+        try:
+            with session.begin_nested():
+                project = Project(name=canonical, display_name=name, private=False, serial=0)
+                session.add(project)
+        except IntegrityError:
+            # Another process (web or downloader) created it at the same moment: use theirs.
+            project = session.scalar(select(Project).where(Project.name == canonical))
+            if project is None:
+                raise
     return project
 
 
