@@ -141,7 +141,8 @@ def read_requirements(path: Path) -> list[Requirement]:
             # Per-requirement options (--hash=...) follow the requirement itself.
             requirement = Requirement(line.split(" -", 1)[0].strip())
         except InvalidRequirement as exc:
-            raise PrefetchError(f"{path}:{number}: not a requirement: {exc}") from None
+            reason = str(exc).splitlines()[0]  # packaging adds a caret diagram below
+            raise PrefetchError(f"{path}:{number}: not a requirement: {reason}") from None
         if requirement.url:
             raise PrefetchError(f"{path}:{number}: {requirement.name} is a direct URL, not from an index")
         requirements.append(requirement)

@@ -84,7 +84,7 @@ def _register(app: Celery, job: str, index: Callable[[], PackageIndex],
               failures: redis.Redis) -> None:
     function = JOBS[job]
 
-    @app.task(name=task_name(job), bind=True, max_retries=MAX_RETRIES, acks_late=True,
+    @app.task(name=task_name(job), bind=True, shared=False, max_retries=MAX_RETRIES, acks_late=True,
               reject_on_worker_lost=True)
     def run(self: Task, **kwargs: Any) -> str:
         key = job_key(job, kwargs)

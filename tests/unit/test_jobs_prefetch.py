@@ -1,0 +1,116 @@
+"""Prefetch planning: reading requirements and choosing files, no services needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from havarti.domain.pages import PageFile
+from havarti.domain.prefetch import PrefetchError, Target, choose_files, read_requirements
+
+
+def page_file(filename: str, version: str, requires_python: str | None = None,
+              yanked: bool | str = False) -> PageFile:
+    return PageFile(filename=filename, url=f"../../files/x/{filename}", hashes={},
+                    version=version, requires_python=requires_python, yanked=yanked)
+
+
+def names(files: list[PageFile]) -> list[str]:
+    return sorted(f.filename for f in files)
+
+
+PY311 = Target.build(["3.11"])
+
+
+def test_requirements_file_names_pins_comments_options_and_nested(tmp_path: Path) -> None:
+    (tmp_path / "base.txt").write_text("idna>=3\n")
+    (tmp_path / "requirements.txt").write_text(
+        "-i http://example.invalid/simple/\n"
+        "# a comment\n"
+        "\n"
+        "requests==2.31.0  # pinned\n"
+        "Flask[async] >=3.0,<4 ; python_version >= '3.8'\n"
+        "certifi==2024.2.2 --hash=sha256:abc\n"
+        "-r base.txt\n")
+    found = read_requirements(tmp_path / "requirements.txt")
+    assert [(r.name, str(r.specifier)) for r in found] == [
+        ("requests", "==2.31.0"), ("Flask", "<4,>=3.0"), ("certifi", "==2024.2.2"),
+        ("idna", ">=3")]
+
+
+def test_pylock_toml_pins_each_package(tmp_path: Path) -> None:
+    lock = tmp_path / "pylock.toml"
+    lock.write_text('lock-version = "1.0"\n[[packages]]\nname = "attrs"\nversion = "23.2.0"\n'
+                    '[[packages]]\nname = "six"\nversion = "1.16.0"\n')
+    assert [str(r) for r in read_requirements(lock)] == ["attrs==23.2.0", "six==1.16.0"]
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("requests\nnot a requirement!!\n", "requirements.txt:2: not a requirement"),
+    ("pkg @ https://example.invalid/pkg.whl\n", "pkg is a direct URL"),
+])
+def test_unreadable_requirement_is_refused_with_its_line(tmp_path: Path, text: str,
+                                                         reason: str) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text(text)
+    with pytest.raises(PrefetchError, match=reason):
+        read_requirements(path)
+
+
+def test_missing_requirements_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PrefetchError, match="No such file"):
+        read_requirements(tmp_path / "absent.txt")
+
+
+def test_broken_pylock_is_refused(tmp_path: Path) -> None:
+    lock = tmp_path / "pylock.toml"
+    lock.write_text("[[packages]]\nversion = 1\n")
+    with pytest.raises(PrefetchError, match="not a readable pylock.toml"):
+        read_requirements(lock)
+
+
+@pytest.mark.parametrize("raw", ["3", "three.eleven", "3.11.2"])
+def test_bad_python_version_is_refused(raw: str) -> None:
+    with pytest.raises(PrefetchError, match="expected MAJOR.MINOR"):
+        Target.build([raw])
+
+
+def test_newest_allowed_version_wins_and_yanked_is_skipped() -> None:
+    files = [page_file("demo-1.0-py3-none-any.whl", "1.0"),
+             page_file("demo-2.0-py3-none-any.whl", "2.0"),
+             page_file("demo-3.0-py3-none-any.whl", "3.0", yanked="broken"),
+             page_file("demo-4.0b1-py3-none-any.whl", "4.0b1")]
+    assert names(choose_files(files, SpecifierSet(""), PY311)) == ["demo-2.0-py3-none-any.whl"]
+    assert names(choose_files(files, SpecifierSet("<2"), PY311)) == ["demo-1.0-py3-none-any.whl"]
+    assert names(choose_files(files, SpecifierSet("==4.0b1"), PY311)) == [
+        "demo-4.0b1-py3-none-any.whl"]
+    assert choose_files(files, SpecifierSet(">5"), PY311) == []
+
+
+def test_requires_python_excludes_files_for_other_pythons() -> None:
+    files = [page_file("demo-1.0-py3-none-any.whl", "1.0"),
+             page_file("demo-2.0-py3-none-any.whl", "2.0", requires_python=">=3.12")]
+    assert names(choose_files(files, SpecifierSet(""), PY311)) == ["demo-1.0-py3-none-any.whl"]
+    assert names(choose_files(files, SpecifierSet(""), Target.build(["3.12"]))) == [
+        "demo-2.0-py3-none-any.whl"]
+
+
+def test_wheels_fit_python_and_platform_else_the_sdist() -> None:
+    files = [page_file("demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "1.0"),
+             page_file("demo-1.0-cp311-cp311-win_amd64.whl", "1.0"),
+             page_file("demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "1.0"),
+             page_file("demo-1.0.tar.gz", "1.0")]
+    linux = Target.build(["3.11"], ["manylinux_2_17_x86_64"])
+    assert names(choose_files(files, SpecifierSet(""), linux)) == [
+        "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"]
+    assert names(choose_files(files, SpecifierSet(""), PY311)) == [
+        "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "demo-1.0-cp311-cp311-win_amd64.whl"]
+    both = Target.build(["3.11", "3.12"], ["manylinux_2_17_x86_64"])
+    assert names(choose_files(files, SpecifierSet(""), both)) == [
+        "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"]
+    # No wheel for 3.10: the sdist is what pip would build from.
+    assert names(choose_files(files, SpecifierSet(""), Target.build(["3.10"]))) == [
+        "demo-1.0.tar.gz"]
