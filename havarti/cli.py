@@ -196,5 +196,103 @@ def watch_prefetch(index: Any, plan: Any, timeout: int) -> Any:
     return state
 
 
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Show what would be evicted; change nothing.")
+@click.option("--max-size", help="The bound to apply instead of CACHE_MAX_SIZE (e.g. 50GB).")
+def gc(dry_run: bool, max_size: str | None) -> None:
+    """Evict least recently served cached files beyond CACHE_MAX_SIZE (never private uploads)."""
+    from havarti.config import ConfigError, parse_size
+    from havarti.db import Database
+    from havarti.domain.eviction import evict, human
+    from havarti.storage import StorageError, make_storage
+
+    settings = settings_or_exit()
+    try:
+        bound = parse_size("--max-size", max_size) if max_size else settings.cache_max_size
+    except ConfigError as exc:
+        fail(str(exc))
+    if bound is None:
+        fail("CACHE_MAX_SIZE is not set (nor --max-size): there is no bound to keep")
+    db = Database(settings.database_url)
+    try:
+        report = evict(db, make_storage(settings), bound, dry_run)
+    except StorageError as exc:
+        fail(f"storage: {exc}")
+    finally:
+        db.dispose()
+    for item in report.evicted:
+        served = item.last_served.isoformat(timespec="seconds") if item.last_served else "never"
+        click.echo(f"{'would evict' if dry_run else 'evicted'} {item.filename} "
+                   f"({human(item.size)}, last served {served})")
+    click.echo(report.summary())
+
+
+@main.group()
+def storage() -> None:
+    """Storage tools."""
+
+
+@storage.command("copy")
+@click.option("--to", "to", multiple=True, metavar="KEY=VALUE",
+              help="A setting of the target backend (repeat), e.g. --to STORAGE=s3storage.")
+@click.option("--env-file", type=click.Path(exists=True, dir_okay=False),
+              help="The target's settings as KEY=VALUE lines.")
+def storage_copy(to: tuple[str, ...], env_file: str | None) -> None:
+    """Copy every stored object to another backend, verifying each sha256; rerun to resume.
+
+    The source is the configured storage (the environment); the target is the
+    environment with --to / --env-file settings on top.
+    """
+    import os
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from havarti.domain.eviction import human
+    from havarti.storage import StorageError, make_storage
+    from havarti.storage.copy import copy_all
+
+    source_settings = settings_or_exit()
+    changes: dict[str, str] = {}
+    lines = list(to)
+    if env_file:
+        lines += [line.strip() for line in open(env_file, encoding="utf-8")
+                  if line.strip() and not line.lstrip().startswith("#")]
+    for line in lines:
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            fail(f"--to {line!r}: expected KEY=VALUE")
+        changes[name.strip()] = value.strip()
+    if not changes:
+        fail("no target: give its settings with --to KEY=VALUE or --env-file")
+    try:
+        target_settings = load_settings({**os.environ, **changes})
+    except ConfigError as exc:
+        fail(f"target configuration error: {exc}")
+    try:
+        source, target = make_storage(source_settings), make_storage(target_settings)
+        if source.check() == target.check():
+            fail("the target is the source: change STORAGE or the bucket/container")
+        created = target.ensure_ready()
+        if created:
+            click.echo(f"havarti: target: {created}", err=True)
+        objects = list(source.list())
+    except StorageError as exc:
+        fail(f"storage: {exc}")
+    total = sum(size for _, size in objects)
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task(f"{len(objects)} objects", total=total)
+        report = copy_all(source, target, objects,
+                          progress=lambda n: progress.advance(task, n),
+                          on_object=lambda key: progress.update(
+                              task, description=key.rsplit("/", 1)[-1][:40]))
+    for key, reason in report.failed:
+        click.echo(f"FAIL {key}: {reason}", err=True)
+    click.echo(f"copied {report.copied} objects ({human(report.copied_bytes)}), "
+               f"skipped {report.skipped} already at the target, failed {len(report.failed)}")
+    sys.exit(1 if report.failed else 0)
+
+
 if __name__ == "__main__":
     main()

@@ -21,6 +21,15 @@ def clients(tmp_path_factory: pytest.TempPathFactory) -> Clients:
     return Clients(make_venv(root / "venv"), root / "work")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def test_storage_removed() -> Iterator[None]:
+    """Buckets/containers made for HAVARTI_TEST_STORAGE runs are emptied and removed at the end."""
+    yield
+    from tests.support.cloud import remove_test_storage
+
+    remove_test_storage()
+
+
 @pytest.fixture
 def upstream() -> Iterator[FakeIndex]:
     fake = FakeIndex().start()

@@ -219,6 +219,7 @@ class PackageIndex:
                 and self.jobs.enqueue("cache_file", project=canonical, filename=filename)):
             return RedirectFile(filename, upstream_file.url)
         download, chunks = self.fetcher.open(canonical, upstream_file)
+        self._bound_cache()
         return StreamingFile(filename, upstream_file.size, upstream_file.sha256, chunks, download)
 
     def _stored(self, canonical: str, filename: str) -> StoredFile | None:
@@ -267,7 +268,13 @@ class PackageIndex:
         if self._stored(canonical, filename) is not None:
             return f"{filename}: already cached"
         row = self.fetcher.fetch(canonical, self._upstream_file(canonical, filename))
+        self._bound_cache()
         return f"{filename}: cached {row.size} bytes"
+
+    def _bound_cache(self) -> None:
+        """The cache grows on a miss: queue an eviction pass (deduplicated while queued)."""
+        if self.settings.cache_max_size is not None and self.jobs is not None:
+            self.jobs.enqueue("evict")
 
     def metadata(self, project: str, filename: str) -> MetadataFile:
         """The core metadata file (PEP 658) of ``filename``: stored, or fetched, verified and kept.

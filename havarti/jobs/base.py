@@ -24,9 +24,18 @@ def refresh_project(index: PackageIndex, project: str) -> str:
     return f"{project}: {len(state.files)} files"
 
 
+def evict(index: PackageIndex) -> str:
+    """Keep cached upstream files within CACHE_MAX_SIZE, least recently served first."""
+    from havarti.domain.eviction import run_eviction
+
+    report = run_eviction(index)
+    return "CACHE_MAX_SIZE not set" if report is None else report.summary()
+
+
 JOBS: dict[str, Callable[..., str]] = {
     "cache_file": cache_file,
     "refresh_project": refresh_project,
+    "evict": evict,
 }
 
 

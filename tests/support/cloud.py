@@ -14,11 +14,13 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from havarti.config import load_settings
-from havarti.storage import Storage, make_storage
+from havarti.storage import Storage, StorageError, make_storage
 from tests.support.services import SERVICES_ENV, unavailable
 
 #: HAVARTI_TEST_STORAGE values that need the local Swift.
@@ -141,23 +143,28 @@ class RackspaceIdentity:
 
 
 def backend_env(backend: str, swift: dict[str, str], identity: RackspaceIdentity | None = None,
-                name: str | None = None) -> dict[str, str]:
-    """Havarti's environment for ``backend`` on the local Swift, with a fresh bucket/container."""
-    name = name or f"t-{secrets.token_hex(6)}"
+                redirect: bool = True) -> dict[str, str]:
+    """Havarti's environment for ``backend`` on the local Swift, with a fresh bucket/container.
+
+    ``redirect``: downloads go to presigned / temp URLs; False streams them through Havarti.
+    """
+    name = f"t-{secrets.token_hex(6)}"
     if backend == "s3storage":
         return {"STORAGE": backend, "S3_ENDPOINT_URL": swift["S3_ENDPOINT_URL"],
                 "S3_ACCESS_KEY": swift["S3_ACCESS_KEY"], "S3_SECRET_KEY": swift["S3_SECRET_KEY"],
-                "S3_REGION": swift["S3_REGION"], "S3_BUCKET": name}
+                "S3_REGION": swift["S3_REGION"], "S3_BUCKET": name,
+                "S3_REDIRECT": str(redirect).lower()}
+    temp_url_key = {"TEMP_URL_KEY": swift["SWIFT_TEMPURL_KEY"]} if redirect else {}
     if backend == "swiftstorage":
         return {"STORAGE": backend, "SWIFT_AUTH_URL": swift["SWIFT_AUTH_URL"],
                 "SWIFT_USER": swift["SWIFT_USER"], "SWIFT_KEY": swift["SWIFT_KEY"],
-                "SWIFT_CONTAINER": name, "SWIFT_TEMP_URL_KEY": swift["SWIFT_TEMPURL_KEY"]}
+                "SWIFT_CONTAINER": name, **{"SWIFT_" + k: v for k, v in temp_url_key.items()}}
     if backend == "rackspacestorage":
         assert identity is not None
         return {"STORAGE": backend, "RACKSPACE_USERNAME": swift["SWIFT_USER"],
                 "RACKSPACE_KEY": swift["SWIFT_KEY"], "RACKSPACE_CONTAINER": name,
                 "RACKSPACE_REGION": "DFW", "RACKSPACE_IDENTITY_URL": identity.url,
-                "RACKSPACE_TEMP_URL_KEY": swift["SWIFT_TEMPURL_KEY"]}
+                **{"RACKSPACE_" + k: v for k, v in temp_url_key.items()}}
     raise ValueError(backend)
 
 
@@ -174,3 +181,80 @@ def empty_and_remove(env: dict[str, str]) -> None:
         storage.client.delete_bucket(Bucket=storage.bucket)  # type: ignore[attr-defined]
     else:
         storage._conn().delete_container(storage.container)  # type: ignore[attr-defined]
+
+
+# The e2e suite on a cloud backend: HAVARTI_TEST_STORAGE=s3storage|swiftstorage|rackspacestorage
+# gives every server the tests start (unless it sets STORAGE itself) a fresh bucket/container
+# on the local Swift; they are emptied and removed when the session ends.
+
+_identity: RackspaceIdentity | None = None
+#: data dir of a server -> the storage environment it was given.
+SERVER_STORAGE: dict[str, dict[str, str]] = {}
+
+
+def test_storage_env(data_dir: Path) -> dict[str, str]:
+    """The storage settings for a server on ``data_dir``: {} means the default localstorage."""
+    global _identity
+    backend = os.environ.get("HAVARTI_TEST_STORAGE", "") or "localstorage"
+    if backend == "localstorage":
+        return {}
+    if backend not in CLOUD_BACKENDS:
+        raise ValueError(f"HAVARTI_TEST_STORAGE={backend!r}: expected localstorage or one of "
+                         f"{', '.join(CLOUD_BACKENDS)}")
+    key = str(data_dir)
+    if key not in SERVER_STORAGE:
+        swift = swift_settings()
+        if backend == "rackspacestorage" and _identity is None:
+            _identity = RackspaceIdentity(swift["SWIFT_AUTH_URL"])
+        # The suite reads files back with plain HTTP GETs, so bytes stream through Havarti;
+        # tests/e2e/test_storage_backends.py covers the redirects with pip and uv.
+        SERVER_STORAGE[key] = backend_env(backend, swift, _identity, redirect=False)
+    return SERVER_STORAGE[key]
+
+
+def stored_in_cloud(data_dir: Path) -> dict[str, bytes] | None:
+    """Every object of the server on ``data_dir`` (key -> bytes), or None on local storage."""
+    env = SERVER_STORAGE.get(str(data_dir))
+    if env is None:
+        return None
+    storage = storage_for(env)
+    try:
+        return {key: storage.read_bytes(key) for key, _ in storage.list()}
+    except StorageError:  # not created yet: the server never started
+        return {}
+
+
+def remove_test_storage() -> None:
+    for env in SERVER_STORAGE.values():
+        try:
+            empty_and_remove(env)
+        except Exception:  # noqa: BLE001 -- best effort: a container never created
+            pass
+    SERVER_STORAGE.clear()
+
+
+@dataclass(frozen=True)
+class CloudObject:
+    """An object in the test bucket/container, read like a local file's Path."""
+
+    key: str
+    env: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    def read_bytes(self) -> bytes:
+        return storage_for(self.env).read_bytes(self.key)
+
+
+def cloud_objects_named(data_dir: Path, filename: str) -> list[CloudObject] | None:
+    """Objects named ``filename`` of the server on ``data_dir``, or None on local storage."""
+    env = SERVER_STORAGE.get(str(data_dir))
+    if env is None:
+        return None
+    try:
+        keys = [key for key, _ in storage_for(env).list() if key.rsplit("/", 1)[-1] == filename]
+    except StorageError:
+        return []
+    return [CloudObject(key, env) for key in keys]

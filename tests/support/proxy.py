@@ -6,9 +6,12 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
+from tests.conftest import PASSCODE
 from tests.support.fakeindex import FakeIndex
 from tests.support.server import HavartiServer
 
@@ -51,6 +54,33 @@ def running(data_dir: Path, env: dict[str, str]) -> Iterator[HavartiServer]:
         server.stop()
 
 
+def module_fixtures(env: dict[str, str] | None = None) -> tuple[Any, Any, Any]:
+    """A test module's ``upstream`` (a fake index), ``server`` (Havarti with ``env`` on top of
+    the passcode, that upstream and a short UPSTREAM_TIMEOUT) and an autouse fixture that
+    brings the upstream back after each test. Assign them to those three names."""
+
+    @pytest.fixture(scope="module")
+    def upstream() -> Iterator[FakeIndex]:
+        fake = FakeIndex().start()
+        yield fake
+        fake.down()
+
+    @pytest.fixture(scope="module")
+    def server(upstream: FakeIndex,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[HavartiServer]:
+        settings = {"PASSCODE": PASSCODE, "FALLBACK": upstream.url,
+                    "UPSTREAM_TIMEOUT": str(UPSTREAM_TIMEOUT), **(env or {})}
+        with running(tmp_path_factory.mktemp("proxy") / "data", settings) as started:
+            yield started
+
+    @pytest.fixture(autouse=True)
+    def upstream_restored(upstream: FakeIndex) -> Iterator[None]:
+        yield
+        restore(upstream)
+
+    return upstream, server, upstream_restored
+
+
 def get_page(server: HavartiServer, project: str, timeout: float = 30) -> httpx.Response:
     return httpx.get(f"{server.index_url}{project}/", headers={"Accept": JSON}, timeout=timeout)
 
@@ -74,5 +104,10 @@ def stored_rows(server: HavartiServer, filename: str) -> int:
 
 def stored_objects(server: HavartiServer, filename: str) -> list[Path]:
     """Objects in local storage named ``filename`` (temporary files aside)."""
+    from tests.support.cloud import cloud_objects_named
+
+    cloud = cloud_objects_named(server.data_dir, filename)
+    if cloud is not None:  # HAVARTI_TEST_STORAGE: objects in the test bucket/container
+        return cloud  # type: ignore[return-value]
     root = server.data_dir / "files"
     return [p for p in root.rglob(filename) if ".tmp" not in p.relative_to(root).parts]

@@ -56,8 +56,12 @@ class HavartiServer:
     def start(self, timeout: float = 30) -> HavartiServer:
         if not self.port:
             self.port = free_port()
+        from tests.support.cloud import test_storage_env
+
+        # HAVARTI_TEST_STORAGE runs the suite on a cloud backend (tests/support/cloud.py).
+        storage = {} if "STORAGE" in self.env else test_storage_env(self.data_dir)
         env = clean_env({"PACKAGE_CACHE": str(self.data_dir), "PORT": str(self.port),
-                         "HOST": "127.0.0.1", **self.env})
+                         "HOST": "127.0.0.1", **storage, **self.env})
         self.log_path = self.data_dir.parent / f"havarti-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = self.command or [sys.executable, "-m", "havarti.cli", "serve", "--workers", "2"]

@@ -1,0 +1,160 @@
+"""Eviction: keep cached upstream files within CACHE_MAX_SIZE, least recently served first.
+
+Only cached files (``origin = cached``) are ever evicted; private uploads never
+are. An evicted file keeps its row with ``stored = False``: its page still lists
+it and the next request fetches it from upstream again. The row is marked before
+the object is deleted, so no row ever points at a missing object; a lease (the
+same one the downloader takes) keeps eviction and a re-fetch of one file apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+
+from havarti.db import Database
+from havarti.db.models import ORIGIN_CACHED, File, Lease
+from havarti.storage import Storage, StorageError
+
+if TYPE_CHECKING:
+    from havarti.domain.index import PackageIndex
+
+log = logging.getLogger(__name__)
+
+HOLDER = f"eviction:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+LEASE_SECONDS = 60
+
+
+@dataclass
+class Evicted:
+    filename: str
+    size: int
+    last_served: datetime | None
+
+
+@dataclass
+class EvictionReport:
+    """What an eviction pass found and removed (or would remove, on a dry run)."""
+
+    max_size: int
+    cached_files: int
+    cached_bytes: int
+    dry_run: bool
+    evicted: list[Evicted] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def evicted_bytes(self) -> int:
+        return sum(e.size for e in self.evicted)
+
+    def summary(self) -> str:
+        verb = "would evict" if self.dry_run else "evicted"
+        left = self.cached_bytes - self.evicted_bytes
+        line = (f"{verb} {len(self.evicted)} of {self.cached_files} cached files "
+                f"({human(self.evicted_bytes)}); cached files "
+                f"{'would ' if self.dry_run else ''}occupy {human(left)} of {human(self.max_size)}")
+        if self.skipped:
+            line += f"; {len(self.skipped)} skipped (being downloaded or already gone)"
+        return line
+
+
+def human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+def evict(db: Database, storage: Storage, max_size: int, dry_run: bool = False) -> EvictionReport:
+    """Evict least recently served cached files until they occupy at most ``max_size`` bytes."""
+    cached = (File.origin == ORIGIN_CACHED) & File.stored.is_(True)
+    with db.session() as session:
+        count, total = session.execute(
+            select(func.count(File.id), func.coalesce(func.sum(File.size), 0)).where(cached)).one()
+        report = EvictionReport(max_size, int(count), int(total), dry_run)
+        if total <= max_size:
+            return report
+        # Never served first (NULL), then oldest; id keeps the order stable.
+        rows = session.execute(
+            select(File.id, File.filename, File.size, File.storage_key, File.last_served)
+            .where(cached)
+            .order_by(File.last_served.is_not(None), File.last_served, File.id)).all()
+    excess = total - max_size
+    for row in rows:
+        if report.evicted_bytes >= excess:
+            break
+        if dry_run:
+            report.evicted.append(Evicted(row.filename, row.size, row.last_served))
+            continue
+        if _evict_one(db, storage, row.id, row.filename, row.storage_key, row.last_served):
+            report.evicted.append(Evicted(row.filename, row.size, row.last_served))
+            log.info("evicted file=%s bytes=%d", row.filename, row.size)
+        else:
+            report.skipped.append(row.filename)
+    return report
+
+
+def _evict_one(db: Database, storage: Storage, file_id: int, filename: str, key: str,
+               last_served: datetime | None) -> bool:
+    if not _acquire(db, filename):
+        return False
+    try:
+        with db.session() as session:
+            # Only if nobody served it since we looked: a file just served is not least recent.
+            result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(File).where(File.id == file_id, File.stored.is_(True),
+                                   (File.last_served.is_(None) if last_served is None
+                                    else File.last_served <= last_served))
+                .values(stored=False))
+            marked = result.rowcount
+        if not marked:
+            return False
+        try:
+            storage.delete(key)
+        except StorageError as exc:
+            # The row already says "not stored": a leftover object only costs space.
+            log.warning("evict-delete-failed file=%s reason=%s", filename, exc)
+        return True
+    finally:
+        _release(db, filename)
+
+
+def _acquire(db: Database, filename: str) -> bool:
+    """The downloader's lease on ``file:<filename>``: held while a download runs."""
+    key, now = f"file:{filename}", datetime.now(UTC)
+    with db.session() as session:
+        session.execute(delete(Lease).where(Lease.key == key, Lease.expires < now))
+    try:
+        with db.session() as session:
+            session.add(Lease(key=key, holder=HOLDER,
+                              expires=now + timedelta(seconds=LEASE_SECONDS)))
+        return True
+    except DBIntegrityError:
+        return False
+
+
+def _release(db: Database, filename: str) -> None:
+    with db.session() as session:
+        session.execute(delete(Lease).where(Lease.key == f"file:{filename}",
+                                            Lease.holder == HOLDER))
+
+
+def run_eviction(index: PackageIndex, dry_run: bool = False,
+                 max_size: int | None = None) -> EvictionReport | None:
+    """One eviction pass with the index's CACHE_MAX_SIZE (or ``max_size``); None when unbounded.
+
+    The downloader runs this after caching files (the ``evict`` job); ``havarti gc`` on demand.
+    """
+    bound = max_size if max_size is not None else index.settings.cache_max_size
+    if bound is None:
+        return None
+    return evict(index.db, index.storage, bound, dry_run)
