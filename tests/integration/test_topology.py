@@ -5,7 +5,9 @@ downloaders, one Postgres, one Redis, one storage directory, the fake upstream.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -205,3 +207,103 @@ def test_postgres_connection_loss_is_survived(
     assert page.status_code == 200 and dist.filename in page.text
     body = httpx.get(file_url(web, f"{project}-0", dist.filename), timeout=10).content
     assert hashlib.sha256(body).hexdigest() == dist.sha256
+
+
+# The deploy files: what they declare must be the topology tested above.
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def procfile() -> dict[str, str]:
+    lines = (REPO / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def known_variables() -> set[str]:
+    from dataclasses import fields
+
+    from havarti.config import Settings
+
+    return {name for f in fields(Settings) for name in f.metadata["env"]}
+
+
+def test_procfile_runs_the_seed_commands() -> None:
+    assert procfile() == {"web": "gunicorn -w 3 --preload -b 0.0.0.0:$PORT havarti:app",
+                          "downloader": "celery --app=havarti worker -l info"}
+
+
+def test_app_json_declares_the_addons_dynos_and_known_variables() -> None:
+    import json
+
+    app = json.loads((REPO / "app.json").read_text())
+    assert set(app["addons"]) == {"heroku-postgresql", "heroku-redis"}
+    assert set(app["formation"]) == set(procfile())
+    assert set(app["env"]) <= known_variables()
+    assert all(spec["description"] for spec in app["env"].values())
+
+
+def test_compose_file_parses_and_runs_the_same_topology() -> None:
+    import yaml
+
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"web", "downloader", "postgres", "redis"}
+    web_command = services["web"]["command"][-1].replace("$$PORT", "$PORT")
+    assert web_command == "exec " + procfile()["web"]
+    assert " ".join(services["downloader"]["command"]) == procfile()["downloader"]
+    for name in ("web", "downloader"):
+        env = services[name]["environment"]
+        assert set(env) <= known_variables()
+        assert env["DB_URI"].startswith("postgresql://") and "@postgres:" in env["DB_URI"]
+        assert env["REDIS_URI"].startswith("redis://redis:")
+        # Web and downloader must see the same files.
+        assert f"packages:{env['PACKAGE_CACHE']}" in services[name]["volumes"]
+    assert "exec " + procfile()["web"] in (REPO / "Dockerfile").read_text()
+
+
+def test_honcho_start_serves_pip_and_prefetch_warms_the_cache(
+        tmp_path: Path, pg_url: str, redis_db_url: str, upstream: FakeIndex, clients,
+        unique: str) -> None:
+    """The README's local production commands, as written: `honcho start`, pip, prefetch."""
+    from tests.support.server import free_port
+
+    project = f"honcho-{unique}"
+    dist = dists.wheel(project, "1.0")
+    upstream.publish(project, dist, "1.0")
+    extra = dists.wheel(f"{project}-extra", "2.0", payload_size=30_000)
+    upstream.publish(f"{project}-extra", extra, "2.0")
+    port = free_port()
+    env = clean_env({"PORT": str(port), "DATABASE_URL": pg_url, "REDIS_URL": redis_db_url,
+                     "PACKAGE_CACHE": str(tmp_path / "data"), "FALLBACK": upstream.url,
+                     "PASSCODE": PASSCODE})
+    log = open(tmp_path / "honcho.log", "wb")
+    honcho = subprocess.Popen(["honcho", "start"], cwd=REPO, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    logs = (tmp_path / "honcho.log").read_text
+    try:
+        wait_for(lambda: " ready." in logs() and _healthy(port), 90, "honcho's web and downloader",
+                 logs)
+        result, target = clients.pip_install(f"http://127.0.0.1:{port}/simple/", project)
+        assert result.returncode == 0, result.stderr
+        assert (target / project.replace("-", "_") / "__init__.py").exists()
+
+        requirements = tmp_path / "requirements.txt"
+        requirements.write_text(f"{project}-extra==2.0\n")
+        result = subprocess.run([sys.executable, "-m", "havarti.cli", "prefetch", "-r",
+                                 str(requirements), "--timeout", "60"], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr + logs()
+        assert f"1 of 1 files cached, {len(extra.data):,} bytes" in result.stdout
+        assert "━" in result.stdout  # rich's progress bar
+        assert "havarti.cache_file" in logs() and "job-done" in logs()  # the downloader did it
+    finally:
+        os.killpg(honcho.pid, signal.SIGTERM)
+        honcho.wait(timeout=30)
+        log.close()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
