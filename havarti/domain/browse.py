@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import case, func, select
 
@@ -54,8 +55,9 @@ def search_projects(db: Database, query: str = "", kind: str = "all", page: int 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     needle = normalized(query.strip()) if query.strip() else ""
-    # Projects with a file: the ones Havarti holds (as /simple/ lists them).
-    conditions = [Project.files.any()]
+    # Every project row: rows are made only with a file, and a private project whose last
+    # file was deleted is listed too (with 0 files), since it still shadows the public one.
+    conditions: list[Any] = []
     if needle:
         conditions.append(Project.name.contains(needle, autoescape=True))
     if kind == "private":
@@ -67,26 +69,26 @@ def search_projects(db: Database, query: str = "", kind: str = "all", page: int 
         order.insert(0, case((Project.name == needle, 0),
                              (Project.name.startswith(needle, autoescape=True), 1), else_=2))
     page = max(1, page)
+    # The version of the newest upload: one index look-up per listed project, where sorting
+    # every version of every project would cost (a project may hold thousands).
+    newest = (select(File.version).where(File.project_id == Project.id)
+              .order_by(File.upload_time.desc(), File.id.desc()).limit(1)
+              .correlate(Project).scalar_subquery())
     with db.session() as session:
         total = session.scalar(select(func.count()).select_from(Project).where(*conditions)) or 0
         found = session.execute(
-            select(Project.id, Project.name, Project.display_name, Project.private)
+            select(Project.id, Project.name, Project.display_name, Project.private,
+                   newest.label("latest"))
             .where(*conditions).order_by(*order)
             .limit(per_page).offset((page - 1) * per_page)).all()
         ids = [row.id for row in found]
         counts = {pid: (n, last) for pid, n, last in session.execute(
             select(File.project_id, func.count(), func.max(File.upload_time))
             .where(File.project_id.in_(ids)).group_by(File.project_id))}
-        versions: dict[int, set[str]] = {}
-        for pid, version in session.execute(
-                select(File.project_id, File.version).where(File.project_id.in_(ids)).distinct()):
-            versions.setdefault(pid, set()).add(version)
     rows = []
     for row in found:
         n, last = counts.get(row.id, (0, None))
-        ordered = sort_versions(versions.get(row.id, set()))
-        rows.append(ProjectRow(row.name, row.display_name, row.private, n,
-                               ordered[-1] if ordered else None, last))
+        rows.append(ProjectRow(row.name, row.display_name, row.private, n, row.latest, last))
     return SearchResult(needle, kind, page, total, rows, per_page)
 
 
@@ -102,25 +104,12 @@ class Release:
         return all(f.yanked is not False for f in self.files)
 
 
-@dataclass(frozen=True)
-class ProjectView:
-    name: str
-    display_name: str
-    private: bool
-    releases: list[Release]
-    summary: str | None = None
-    description_html: str | None = None
-    stale: bool = False
-    file_count: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def latest(self) -> str | None:
-        """The newest version with a file that is not yanked (what pip would pick)."""
-        for release in self.releases:
-            if not release.yanked and release.version != UNKNOWN_VERSION:
-                return release.version
-        return None
+def latest(releases: list[Release]) -> str | None:
+    """The newest version with a file that is not yanked (what pip would pick)."""
+    for release in releases:
+        if not release.yanked and release.version != UNKNOWN_VERSION:
+            return release.version
+    return None
 
 
 UNKNOWN_VERSION = "(unknown version)"
@@ -143,13 +132,38 @@ class Description:
     html: str | None
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LRU(Generic[K, V]):
+    """A small thread-safe least-recently-used map, for rendered pieces of pages."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._size = size
+        self._guard = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._guard:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> V:
+        with self._guard:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+
 class DescriptionCache:
     """Rendered descriptions by (project, serial): rendering a README is slow, serials are cheap."""
 
     def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[tuple[str, int], Description] = OrderedDict()
-        self._size = size
-        self._guard = threading.Lock()
+        self._items: LRU[tuple[str, int], Description] = LRU(size)
 
     def get(self, db: Database, project: str) -> tuple[Project | None, Description]:
         canonical = normalized(project)
@@ -158,8 +172,7 @@ class DescriptionCache:
             if proj is None or not proj.private:
                 return proj, Description(None, None)
             key = (canonical, proj.serial)
-            with self._guard:
-                cached = self._items.get(key)
+            cached = self._items.get(key)
             if cached is not None:
                 return proj, cached
             newest = session.execute(
@@ -171,11 +184,7 @@ class DescriptionCache:
             description = Description(newest.summary,
                                       render_description(newest.description,
                                                          newest.description_content_type))
-        with self._guard:
-            self._items[key] = description
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return proj, description
+        return proj, self._items.put(key, description)
 
 
 def render_description(text: str | None, content_type: str | None) -> str | None:
@@ -220,8 +229,7 @@ def project_counts(db: Database) -> ProjectCounts:
     """How many projects Havarti holds: private, and cached-only."""
     with db.session() as session:
         counted = dict(session.execute(
-            select(Project.private, func.count()).where(Project.files.any())
-            .group_by(Project.private)).all())
+            select(Project.private, func.count()).group_by(Project.private)).all())
     return ProjectCounts(int(counted.get(True, 0)), int(counted.get(False, 0)))
 
 

@@ -7,13 +7,19 @@ strict Content-Security-Policy backs up the description sanitiser.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from havarti.domain import browse, stats
 from havarti.domain.distributions import normalized
+from havarti.domain.index import RenderedPage
 from havarti.errors import HavartiError
 from havarti.web import charts, context, telemetry
 from havarti.web.errors import one_line, status_for
@@ -26,7 +32,11 @@ CSP = ("default-src 'self'; img-src 'self' https: data:; style-src 'self'; scrip
 #: How the project page names where a file comes from.
 ORIGINS = {"private": "private", "cached": "cached here", "upstream": "upstream"}
 
-_descriptions_guard = threading.Lock()
+_extensions_guard = threading.Lock()
+LISTING_MARK = "<!--havarti:listing-->"
+#: How long the headline figures (totals over every file and day) are reused.
+SUMMARY_SECONDS = 5.0
+T = TypeVar("T")
 
 
 def base_url() -> str:
@@ -35,13 +45,27 @@ def base_url() -> str:
     return (settings.public_url or request.host_url).rstrip("/")
 
 
+def _extension(name: str, factory: Callable[[], Any]) -> Any:
+    """A per-app object made on first use (caches of rendered pieces)."""
+    value = current_app.extensions.get(name)
+    if value is None:
+        with _extensions_guard:
+            value = current_app.extensions.setdefault(name, factory())
+    return value
+
+
+def _recent(name: str, compute: Callable[[], T], fresh: bool = False) -> T:
+    """``compute()``, reused for SUMMARY_SECONDS: totals over every file are not free."""
+    cache: dict[str, tuple[float, Any]] = _extension("havarti_summaries", dict)
+    now = time.monotonic()
+    entry = cache.get(name)
+    if fresh or entry is None or entry[0] < now:
+        entry = cache[name] = (now + SUMMARY_SECONDS, compute())
+    return entry[1]
+
+
 def descriptions() -> browse.DescriptionCache:
-    cache = current_app.extensions.get("havarti_descriptions")
-    if cache is None:
-        with _descriptions_guard:
-            cache = current_app.extensions.setdefault("havarti_descriptions",
-                                                      browse.DescriptionCache())
-    return cache
+    return _extension("havarti_descriptions", browse.DescriptionCache)
 
 
 @bp.after_app_request
@@ -74,10 +98,10 @@ def _error_page(status: int, message: str) -> tuple[str, int]:
 
 @bp.get("/")
 def home() -> str:
-    index = context.index()
-    overview = stats.overview(index.db)
-    return render_template("home.html", base=base_url(), overview=overview,
-                           counts=browse.project_counts(index.db),
+    db = context.index().db
+    return render_template("home.html", base=base_url(),
+                           overview=_recent("overview", lambda: stats.overview(db)),
+                           counts=_recent("counts", lambda: browse.project_counts(db)),
                            passcode_set=bool(context.settings().passcode))
 
 
@@ -107,19 +131,44 @@ def project(name: str) -> Response | tuple[str, int] | str:
     except HavartiError as exc:
         return _error_page(status_for(exc), str(exc))
     row, description = descriptions().get(index.db, canonical)
-    view = browse.ProjectView(
-        name=canonical,
-        display_name=row.display_name if row else canonical,
-        private=bool(row and row.private),
-        releases=browse.releases(rendered.page),
-        summary=description.summary,
-        description_html=description.html,
-        stale=rendered.stale,
-        file_count=len(rendered.page.files),
-    )
-    cached = browse.cached_filenames(index.db, canonical) if not view.private else frozenset()
-    return render_template("project.html", project=view, base=base_url(), cached=cached,
-                           origins=ORIGINS)
+    private = bool(row and row.private)
+    cached = browse.cached_filenames(index.db, canonical) if not private else frozenset()
+    listing = _listing(rendered, cached)
+    page = render_template("project.html", base=base_url(), name=canonical,
+                           display_name=row.display_name if row else canonical, private=private,
+                           description=description, stale=rendered.stale, listing=listing,
+                           listing_html=Markup(LISTING_MARK))
+    # The listing goes out as the bytes it was cached as, never copied into the page string.
+    head, tail = page.split(LISTING_MARK, 1)
+    body = [head.encode(), listing.html, tail.encode()]
+    response = Response(body, mimetype="text/html")
+    response.content_length = sum(len(part) for part in body)
+    return response
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The versions-and-files part of a project page, rendered once per page version."""
+
+    html: bytes
+    latest: str | None
+    versions: int
+    files: int
+
+
+def _listing(rendered: RenderedPage, cached: frozenset[str]) -> Listing:
+    # 5,000 rows take longer than a page may: render them once per change, not per request.
+    cache: browse.LRU[tuple[str, frozenset[str]], Listing] = _extension(
+        "havarti_listings", lambda: browse.LRU(64))
+    key = (rendered.etag, cached)
+    listing = cache.get(key)
+    if listing is None:
+        releases = browse.releases(rendered.page)
+        html = render_template("_releases.html", name=rendered.page.name, releases=releases,
+                               cached=cached, origins=ORIGINS).encode()
+        listing = cache.put(key, Listing(html, browse.latest(releases), len(releases),
+                                         len(rendered.page.files)))
+    return listing
 
 
 @bp.get("/projects/<name>/files/<filename>/")
@@ -147,10 +196,9 @@ def file_page(name: str, filename: str) -> Response | tuple[str, int] | str:
 def stats_page() -> str:
     index = context.index()
     recorder = telemetry.stats_recorder(create=False)
-    if recorder is not None:
-        # This worker's latest counts, so a page right after a download shows it.
-        recorder.flush()
-    overview = stats.overview(index.db)
+    # This worker's latest counts, so a page right after a download shows it.
+    flushed = recorder.flush() if recorder is not None else 0
+    overview = _recent("overview", lambda: stats.overview(index.db), fresh=flushed > 0)
     return render_template("stats.html", overview=overview,
                            requests_chart=charts.requests_chart(overview.days),
                            bytes_chart=charts.bytes_chart(overview.days))

@@ -92,7 +92,7 @@ def test_project_page_lists_versions_newest_first_with_file_details(web):
     newest = dists.sdist("edam", "1.10")
     web.upload(newest)
     page = web.client.get("/projects/edam/").get_data(as_text=True)
-    versions = re.findall(r'<section class="release" id="v([^"]+)">', page)
+    versions = re.findall(r'<tbody class="release" id="v([^"]+)">', page)
     assert versions == ["1.10", "1.9"]
     assert newest.sha256 in page
     assert "&gt;=3.10" in page
