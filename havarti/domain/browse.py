@@ -77,18 +77,21 @@ def search_projects(db: Database, query: str = "", kind: str = "all", page: int 
     with db.session() as session:
         total = session.scalar(select(func.count()).select_from(Project).where(*conditions)) or 0
         found = session.execute(
-            select(Project.id, Project.name, Project.display_name, Project.private,
-                   newest.label("latest"))
+            select(Project.id, Project.name, Project.display_name, Project.private)
             .where(*conditions).order_by(*order)
             .limit(per_page).offset((page - 1) * per_page)).all()
         ids = [row.id for row in found]
+        # Asked for the page's rows only: in the query above it would run for skipped rows too.
+        latest: dict[int, str | None] = dict(
+            session.execute(select(Project.id, newest).where(Project.id.in_(ids))).all())
         counts = {pid: (n, last) for pid, n, last in session.execute(
             select(File.project_id, func.count(), func.max(File.upload_time))
             .where(File.project_id.in_(ids)).group_by(File.project_id))}
     rows = []
     for row in found:
         n, last = counts.get(row.id, (0, None))
-        rows.append(ProjectRow(row.name, row.display_name, row.private, n, row.latest, last))
+        rows.append(ProjectRow(row.name, row.display_name, row.private, n, latest.get(row.id),
+                               last))
     return SearchResult(needle, kind, page, total, rows, per_page)
 
 

@@ -153,8 +153,8 @@ def overview(db: Database, days: int = 30, top: int = 10, today: date | None = N
             .where(Event.day >= first.isoformat()).group_by(Event.project)
             .order_by(func.sum(Event.count).desc(), Event.project).limit(top)).all()
         storage = session.execute(
-            select(File.origin == ORIGIN_UPLOADED, func.count(), func.coalesce(func.sum(File.size), 0))
-            .where(File.stored.is_(True)).group_by(File.origin == ORIGIN_UPLOADED)).all()
+            select(File.origin, func.count(), func.coalesce(func.sum(File.size), 0))
+            .where(File.stored.is_(True)).group_by(File.origin)).all()
     totals: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
     for day_text, kind, count, size in per_day:
         totals[day_text][kind] = (int(count or 0), int(size or 0))
@@ -164,12 +164,15 @@ def overview(db: Database, days: int = 30, top: int = 10, today: date | None = N
         kinds = totals.get(day.isoformat(), {})
         hit, up = kinds.get(CACHE_HIT, (0, 0)), kinds.get(UPSTREAM, (0, 0))
         series.append(Day(day, hit[0], up[0], hit[1], up[1]))
-    by_origin = {bool(private): (int(n), int(size)) for private, n, size in storage}
+    by_origin = {True: (0, 0), False: (0, 0)}
+    for origin, n, size in storage:
+        files, total = by_origin[origin == ORIGIN_UPLOADED]
+        by_origin[origin == ORIGIN_UPLOADED] = (files + int(n), total + int(size))
     return Overview(
         days=series,
         top=[ProjectCount(p, int(n or 0), int(h or 0), int(b or 0)) for p, n, h, b in tops],
-        storage_private=by_origin.get(True, (0, 0))[1],
-        storage_cached=by_origin.get(False, (0, 0))[1],
-        files_private=by_origin.get(True, (0, 0))[0],
-        files_cached=by_origin.get(False, (0, 0))[0],
+        storage_private=by_origin[True][1],
+        storage_cached=by_origin[False][1],
+        files_private=by_origin[True][0],
+        files_cached=by_origin[False][0],
     )
