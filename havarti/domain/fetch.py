@@ -103,15 +103,17 @@ class Fetcher:
     def open(self, project: str, file: UpstreamFile) -> tuple[Download, Iterator[bytes]]:
         """Join or start the download; return it and a reader, once upstream has sent bytes.
 
-        Raises what upstream failed with (UpstreamError, UpstreamNotFound, ...) when
-        it failed before sending any, so the client gets a proper error status.
+        Raises what the download failed with (UpstreamError, UpstreamNotFound,
+        IntegrityError) when that happened before this client was sent anything.
         """
         download, handle = self._join(project, file, read=True)
         assert handle is not None
         with download.cond:
             while download.state == "running" and download.written == 0:
                 download.cond.wait()
-            failure = download.failure if download.state == "failed" and download.written == 0 else None
+            # Failed before this client got a byte (a small file can fail verification
+            # before its reader starts): it can still get a proper error status.
+            failure = download.failure if download.state == "failed" else None
         if failure is not None:
             handle.close()
             raise failure
@@ -137,8 +139,6 @@ class Fetcher:
                     while download.state == "running" and download.readable() <= sent:
                         download.cond.wait(timeout=5)
                     state, limit = download.state, download.readable()
-                if state == "failed":
-                    raise DownloadFailed(download.error or "download failed")
                 if state == "elsewhere":
                     # Another process downloaded it: the rest comes from storage.
                     yield from self._from_storage(download.file, sent)
@@ -149,6 +149,10 @@ class Fetcher:
                         break
                     sent += len(data)
                     yield data
+                if state == "failed":
+                    # After what was readable (never the last byte): the response has
+                    # started, and only a short body tells the client it is bad.
+                    raise DownloadFailed(download.error or "download failed")
                 if state == "done" and sent >= download.written:
                     return
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -17,7 +16,6 @@ import pytest
 from tests.conftest import PASSCODE
 from tests.support import dists
 from tests.support.clients import installed_version
-from tests.support.fakeindex import FakeIndex
 from tests.support.proxy import (
     OUTAGES,
     STALE_HEADER,
@@ -25,32 +23,12 @@ from tests.support.proxy import (
     break_upstream,
     file_url,
     get_page,
+    module_fixtures,
     page_files,
-    restore,
     running,
 )
-from tests.support.server import HavartiServer
 
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeIndex]:
-    fake = FakeIndex().start()
-    yield fake
-    fake.down()
-
-
-@pytest.fixture(scope="module")
-def server(upstream: FakeIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HavartiServer]:
-    with running(tmp_path_factory.mktemp("proxy") / "data",
-                 {"PASSCODE": PASSCODE, "FALLBACK": upstream.url,
-                  "UPSTREAM_TIMEOUT": str(UPSTREAM_TIMEOUT)}) as started:
-        yield started
-
-
-@pytest.fixture(autouse=True)
-def upstream_restored(upstream: FakeIndex) -> Iterator[None]:
-    yield
-    restore(upstream)
+upstream, server, upstream_restored = module_fixtures()
 
 
 def test_pip_installs_from_upstream_and_the_file_is_kept(server, upstream, clients):

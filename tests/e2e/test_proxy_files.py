@@ -8,47 +8,25 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import PASSCODE
 from tests.support import dists
 from tests.support.clients import installed_version
-from tests.support.fakeindex import FakeIndex
 from tests.support.proxy import (
     UPSTREAM_TIMEOUT,
     break_upstream,
     file_url,
+    module_fixtures,
     page_files,
-    restore,
     running,
     stored_objects,
     stored_rows,
 )
 from tests.support.server import HavartiServer
 
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeIndex]:
-    fake = FakeIndex().start()
-    yield fake
-    fake.down()
-
-
-@pytest.fixture(scope="module")
-def server(upstream: FakeIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HavartiServer]:
-    with running(tmp_path_factory.mktemp("files") / "data",
-                 {"PASSCODE": PASSCODE, "FALLBACK": upstream.url,
-                  "UPSTREAM_TIMEOUT": str(UPSTREAM_TIMEOUT)}) as started:
-        yield started
-
-
-@pytest.fixture(autouse=True)
-def upstream_restored(upstream: FakeIndex) -> Iterator[None]:
-    yield
-    restore(upstream)
+upstream, server, upstream_restored = module_fixtures()
 
 
 def assert_not_stored(server: HavartiServer, filename: str) -> None:
@@ -61,10 +39,11 @@ def test_corrupt_upstream_file_fails_installs_and_is_never_stored(server, upstre
     upstream.publish("tampered", wheel, "1.0")
     upstream.corrupt(wheel.filename)
 
-    result, target = clients.pip_install(server.index_url, "tampered")
+    # Without the clients' own retries (each a fresh download, failing the same way).
+    result, target = clients.pip_install(server.index_url, "tampered", extra=["--retries", "0"])
     assert result.returncode != 0
     assert installed_version(target, "tampered") is None
-    result, target = clients.uv_install(server.index_url, "tampered")
+    result, target = clients.uv_install(server.index_url, "tampered", env={"UV_HTTP_RETRIES": "0"})
     assert result.returncode != 0
     assert installed_version(target, "tampered") is None
     assert_not_stored(server, wheel.filename)
@@ -81,22 +60,28 @@ def test_corrupt_upstream_file_fails_installs_and_is_never_stored(server, upstre
     assert [p.read_bytes() for p in stored_objects(server, wheel.filename)] == [wheel.data]
 
 
-def test_broken_upstream_stream_cuts_the_client_short(server, upstream):
-    wheel = dists.wheel("half-sent", "1.0", payload_size=2 * 2**20)
-    upstream.publish("half-sent", wheel, "1.0")
-    upstream.break_stream(wheel.filename)
-    page_files(server, "half-sent")
+@pytest.mark.parametrize("fault", ["broken", "corrupt"])
+def test_upstream_fault_mid_file_cuts_the_client_short(server, upstream, fault):
+    project = f"half-{fault}"
+    wheel = dists.wheel(project, "1.0", payload_size=2 * 2**20)
+    upstream.publish(project, wheel, "1.0")
+    if fault == "broken":
+        upstream.break_stream(wheel.filename)
+    else:
+        upstream.corrupt(wheel.filename)
+    page_files(server, project)
 
     started = time.monotonic()
     with pytest.raises(httpx.RemoteProtocolError):
-        httpx.get(file_url(server, "half-sent", wheel.filename), timeout=30)
+        # The status came before the fault; the body stops short of its Content-Length.
+        httpx.get(file_url(server, project, wheel.filename), timeout=30)
     # Cut short at once, not after a keep-alive timeout.
     assert time.monotonic() - started < 3
     assert_not_stored(server, wheel.filename)
-    assert f"fetch-failed project=half-sent file={wheel.filename}" in server.log()
+    assert f"fetch-failed project={project} file={wheel.filename}" in server.log()
 
     upstream.fix(wheel.filename)
-    response = httpx.get(file_url(server, "half-sent", wheel.filename))
+    response = httpx.get(file_url(server, project, wheel.filename))
     assert response.status_code == 200
     assert response.content == wheel.data
     assert stored_rows(server, wheel.filename) == 1

@@ -2,48 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 
 from tests.conftest import PASSCODE
 from tests.support import dists
 from tests.support.clients import Clients, installed_version
-from tests.support.fakeindex import FakeIndex
 from tests.support.proxy import (
     STALE_HEADER,
     UPSTREAM_TIMEOUT,
     file_url,
     get_page,
+    module_fixtures,
     page_files,
-    restore,
     running,
 )
 from tests.support.server import HavartiServer
 
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeIndex]:
-    fake = FakeIndex().start()
-    yield fake
-    fake.down()
-
-
-@pytest.fixture(scope="module")
-def server(upstream: FakeIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HavartiServer]:
-    with running(tmp_path_factory.mktemp("policy") / "data",
-                 {"PASSCODE": PASSCODE, "FALLBACK": upstream.url,
-                  "UPSTREAM_TIMEOUT": str(UPSTREAM_TIMEOUT),
-                  "UPSTREAM_MERGE": "merged,merged-only"}) as started:
-        yield started
-
-
-@pytest.fixture(autouse=True)
-def upstream_restored(upstream: FakeIndex) -> Iterator[None]:
-    yield
-    restore(upstream)
+upstream, server, upstream_restored = module_fixtures({"UPSTREAM_MERGE": "merged,merged-only"})
 
 
 def upload(clients: Clients, server: HavartiServer, dist: dists.Dist) -> None:
