@@ -270,9 +270,9 @@ def storage_copy(to: tuple[str, ...], env_file: str | None) -> None:
         fail(f"target configuration error: {exc}")
     try:
         source, target = make_storage(source_settings), make_storage(target_settings)
+        created = target.ensure_ready()
         if source.check() == target.check():
             fail("the target is the source: change STORAGE or the bucket/container")
-        created = target.ensure_ready()
         if created:
             click.echo(f"havarti: target: {created}", err=True)
         objects = list(source.list())

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -258,3 +260,78 @@ def cloud_objects_named(data_dir: Path, filename: str) -> list[CloudObject] | No
     except StorageError:
         return []
     return [CloudObject(key, env) for key in keys]
+
+
+class TcpRelay:
+    """A loopback TCP relay to a service, which a test can take down to cause an outage."""
+
+    def __init__(self, target: str) -> None:
+        parts = urllib.parse.urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.port = 0
+        self.listener: socket.socket | None = None
+        self.open: list[socket.socket] = []
+        self.guard = threading.Lock()
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def up(self) -> TcpRelay:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def down(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        with self.guard:
+            sockets, self.open = self.open, []
+            if self.listener is not None:
+                sockets.append(self.listener)
+                self.listener = None
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.target, timeout=5)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.guard:
+                self.open += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def server_storage_env(data_dir: Path) -> dict[str, str]:
+    """The storage settings a test server on ``data_dir`` runs with ({} = localstorage)."""
+    return dict(SERVER_STORAGE.get(str(data_dir), {}))
