@@ -9,6 +9,11 @@ download at a time.
 
 While a job is queued or running, a Redis key (``SET NX`` with a TTL) drops
 duplicates, so a thousand clients missing one file queue one download.
+
+A new job is one entry in ``havarti.jobs.base.JOBS``: it becomes the task
+``havarti.<name>`` here and runs in-process without Redis. A periodic one (cache
+eviction) is that plus an entry in ``app.conf.beat_schedule`` in
+:func:`configure`, with the downloader started as ``havarti worker -B``.
 """
 
 from __future__ import annotations
@@ -84,8 +89,8 @@ def _register(app: Celery, job: str, index: Callable[[], PackageIndex],
               failures: redis.Redis) -> None:
     function = JOBS[job]
 
-    @app.task(name=task_name(job), bind=True, shared=False, max_retries=MAX_RETRIES, acks_late=True,
-              reject_on_worker_lost=True)
+    @app.task(name=task_name(job), bind=True, shared=False, max_retries=MAX_RETRIES,
+              acks_late=True, reject_on_worker_lost=True)
     def run(self: Task, **kwargs: Any) -> str:
         key = job_key(job, kwargs)
         try:

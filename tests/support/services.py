@@ -27,8 +27,8 @@ DEFAULTS = {
 }
 
 
-def service_url(key: str) -> str:
-    """``HAVARTI_TEST_POSTGRES`` / ``HAVARTI_TEST_REDIS``: environment, services.env, default."""
+def service_setting(key: str) -> str | None:
+    """``HAVARTI_TEST_*`` from the environment, else from tests/services.env, else None."""
     if os.environ.get(key):
         return os.environ[key]
     if SERVICES_ENV.exists():
@@ -36,7 +36,12 @@ def service_url(key: str) -> str:
             name, _, value = line.partition("=")
             if name.strip() == key and value.strip():
                 return value.strip()
-    return DEFAULTS[key]
+    return None
+
+
+def service_url(key: str) -> str:
+    """``HAVARTI_TEST_POSTGRES`` / ``HAVARTI_TEST_REDIS``, or the machine's standard port."""
+    return service_setting(key) or DEFAULTS[key]
 
 
 def unavailable(reason: str) -> None:
