@@ -120,4 +120,4 @@ def bytes_chart(days: list[Day]) -> Chart:
     return stacked(days, [("saved", "served from storage", lambda d: d.bytes_saved)],
                    "Bytes saved per day",
                    "Bytes served from Havarti's storage instead of upstream, per day", _bytes,
-                   minimum=10**6)
+                   minimum=4 * 10**5)
