@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from havarti.config import Settings
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
-from havarti.domain import catalog
+from havarti.domain import catalog, json_api
 from havarti.domain.distributions import normalized, read_core_metadata
 from havarti.domain.fetch import Download, Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
@@ -182,12 +182,18 @@ class PackageIndex:
         files.sort(key=lambda f: f.filename)
         return ProjectPage(name=name, files=files, stale=stale)
 
-    def _visible(self, name: str, files: tuple[UpstreamFile, ...]) -> list[UpstreamFile]:
-        """Upstream files after the supply-chain cooldown."""
+    def _cooldown_cutoff(self, name: str) -> datetime | None:
+        """Upstream files of ``name`` uploaded after this are hidden (COOLDOWN), or None."""
         cooldown = self.settings.cooldown
         if not cooldown or name in self.settings.cooldown_exempt:
+            return None
+        return datetime.now(UTC) - cooldown
+
+    def _visible(self, name: str, files: tuple[UpstreamFile, ...]) -> list[UpstreamFile]:
+        """Upstream files after the supply-chain cooldown."""
+        cutoff = self._cooldown_cutoff(name)
+        if cutoff is None:
             return list(files)
-        cutoff = datetime.now(UTC) - cooldown
         # A file without an upload time cannot be judged young: it stays.
         return [f for f in files if f.upload_datetime is None or f.upload_datetime <= cutoff]
 
@@ -334,6 +340,31 @@ class PackageIndex:
                 return read_core_metadata(archive, filename)
             except InvalidUpload:
                 return None
+
+    def project_json(self, project: str, version: str | None, base_url: str) -> dict:
+        """The PyPI JSON API document: built for a private project, else upstream's.
+
+        Upstream's has its file URLs pointing at Havarti and the cooldown applied;
+        a merged project (UPSTREAM_MERGE) upstream does not know gets the private one.
+        """
+        canonical = normalized(project)
+        merged = canonical in self.settings.upstream_merge
+
+        def private() -> dict | None:
+            with self.db.session() as session:
+                return json_api.private_project_json(session, canonical, version, base_url)
+
+        document = None if merged else private()
+        if document is not None:
+            return document
+        try:
+            return json_api.upstream_project_json(self.upstream, canonical, version, base_url,
+                                                  self._cooldown_cutoff(canonical))
+        except UpstreamNotFound:
+            document = private() if merged else None
+            if document is None:
+                raise
+            return document
 
     # Uploads
 

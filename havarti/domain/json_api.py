@@ -7,6 +7,7 @@ every file URL pointing at Havarti, so the files are cached like any other.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -81,8 +82,11 @@ def private_project_json(session: Any, name: str, version: str | None, base_url:
 
 
 def upstream_project_json(upstream: UpstreamClient, name: str, version: str | None,
-                          base_url: str) -> dict:
-    """Upstream's JSON document with every file URL pointing at Havarti."""
+                          base_url: str, cutoff: datetime | None = None) -> dict:
+    """Upstream's JSON document with every file URL pointing at Havarti.
+
+    With a ``cutoff`` (COOLDOWN), files uploaded after it are left out, as on the pages.
+    """
     canonical = normalized(name)
     path = f"{canonical}/{version}/json" if version else f"{canonical}/json"
     try:
@@ -90,13 +94,25 @@ def upstream_project_json(upstream: UpstreamClient, name: str, version: str | No
     except ValueError:
         raise UpstreamError(f"upstream sent unreadable JSON for {canonical}") from None
 
-    def rewrite(entry: dict[str, Any]) -> None:
-        if "filename" in entry:
-            entry["url"] = base_url + file_url(canonical, entry["filename"], relative_to_page=False)
+    def offered(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        kept = [entry for entry in files if cutoff is None or not _uploaded_after(entry, cutoff)]
+        for entry in kept:
+            if "filename" in entry:
+                entry["url"] = base_url + file_url(canonical, entry["filename"], relative_to_page=False)
+        return kept
 
-    for entry in document.get("urls") or []:
-        rewrite(entry)
-    for files in (document.get("releases") or {}).values():
-        for entry in files:
-            rewrite(entry)
+    if "urls" in document:
+        document["urls"] = offered(document["urls"] or [])
+    releases = document.get("releases") or {}
+    for release, files in releases.items():
+        releases[release] = offered(files)
     return document
+
+
+def _uploaded_after(entry: dict[str, Any], cutoff: datetime) -> bool:
+    # A file without a readable upload time cannot be judged young: it stays.
+    try:
+        uploaded = datetime.fromisoformat(str(entry["upload_time_iso_8601"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return False
+    return uploaded > cutoff

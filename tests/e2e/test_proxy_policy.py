@@ -81,6 +81,8 @@ def test_upstream_404_with_private_files_serves_the_private_page(server, upstrea
     assert STALE_HEADER not in response.headers
     assert [f["filename"] for f in response.json()["files"]] == [private.filename]
     assert upstream.page_count("merged-only") == 1
+    document = httpx.get(f"{server.url}/pypi/merged-only/json").json()
+    assert [f["url"] for f in document["urls"]] == [file_url(server, "merged-only", private.filename)]
 
 
 def test_private_page_needs_no_upstream(server, upstream, clients):
@@ -105,6 +107,9 @@ def test_cooldown_hides_recent_upstream_files(upstream, clients, tmp_path):
     with running(tmp_path / "data", env) as server:
         assert set(page_files(server, "cooling")) == {dists.wheel("cooling", "1.0").filename}
         assert httpx.get(file_url(server, "cooling", young.filename)).status_code == 404
+        document = httpx.get(f"{server.url}/pypi/cooling/json").json()
+        assert {f["filename"] for files in document["releases"].values() for f in files} == {
+            dists.wheel("cooling", "1.0").filename}
         result, target = clients.uv_install(server.index_url, "cooling")
         assert result.returncode == 0, result.stderr
         assert installed_version(target, "cooling") == "1.0"
