@@ -19,6 +19,7 @@ eviction) is that plus an entry in ``app.conf.beat_schedule`` in
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,8 @@ FAILED_TTL = 24 * 3600
 #: Upstream hiccups are retried with exponential backoff (1 s, 2 s, 4 s ... at most 10 min).
 MAX_RETRIES = 6
 RETRY_ON = (UpstreamError, DownloadFailed)
+#: After the broker failed, enqueue answers "not queued" at once for this long.
+BROKER_RETRY_SECONDS = 2.0
 
 
 def task_name(job: str) -> str:
@@ -135,17 +138,22 @@ class CeleryRunner(JobRunner):
         self.redis = redis_client(settings)
         # Queued jobs are dropped as duplicates at most this long, in case a key outlives its job.
         self.dedup_ttl = settings.job_visibility_timeout * 2
+        self._broker_down_until = 0.0
 
     def enqueue(self, name: str, **kwargs: Any) -> bool:
         if name not in JOBS:
             raise KeyError(f"unknown job {name!r}")
         key = job_key(name, kwargs)
+        if time.monotonic() < self._broker_down_until:
+            return False
         try:
             self.redis.delete(FAILED_PREFIX + key)
             if not self.redis.set(KEY_PREFIX + key, "1", nx=True, ex=self.dedup_ttl):
                 return True  # already queued or running
         except redis.RedisError as exc:
             log.warning("enqueue-failed job=%s reason=broker unavailable: %s", key, exc)
+            # An unreachable (not refusing) broker costs a connect timeout: don't pay it per request.
+            self._broker_down_until = time.monotonic() + BROKER_RETRY_SECONDS
             return False
         try:
             self.app.send_task(task_name(name), kwargs=kwargs, queue=QUEUE, retry=True,

@@ -19,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 
+from havarti.jobs.celery import BROKER_RETRY_SECONDS
 from tests.support import dists
 from tests.support.fakeindex import FakeIndex
 from tests.support.server import HavartiServer, clean_env
@@ -166,6 +167,7 @@ def test_redis_down_web_serves_and_streams_then_jobs_resume(
             assert time.monotonic() - started < 10
 
             broker.start()
+            time.sleep(BROKER_RETRY_SECONDS + 0.5)  # web processes try the broker again after this
             assert httpx.get(file_url(web, c, dist_c.filename), timeout=10).status_code == 302
             wait_for(lambda: is_cached(web, c, dist_c.filename), 60,
                      "jobs to resume after Redis returned", topology.logs)

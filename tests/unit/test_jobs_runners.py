@@ -19,6 +19,7 @@ from havarti.config import load_settings
 from havarti.errors import NotFound, UpstreamError
 from havarti.jobs import InProcessRunner
 from havarti.jobs.celery import (
+    BROKER_RETRY_SECONDS,
     FAILED_PREFIX,
     KEY_PREFIX,
     MAX_RETRIES,
@@ -163,4 +164,12 @@ def test_celery_runner_with_the_broker_down_says_so_quickly(tmp_path: Path) -> N
     assert runner.enqueue("cache_file", project="p", filename="p-1.0.tar.gz") is False
     assert time.monotonic() - started < 5
     assert runner.pending() == -1
+
+    broker.start()
+    try:
+        time.sleep(BROKER_RETRY_SECONDS)
+        assert runner.enqueue("cache_file", project="p", filename="p-1.0.tar.gz") is True
+        assert runner.pending() == 1
+    finally:
+        broker.stop()
 
