@@ -41,7 +41,7 @@ KEY_PREFIX = "havarti:job:"
 FAILED_PREFIX = "havarti:job-failed:"
 #: A failure reason is kept this long, for `havarti prefetch` to report.
 FAILED_TTL = 24 * 3600
-#: Upstream hiccups are retried with exponential backoff (1 s, 2 s, 4 s ... at most 10 min).
+#: Upstream hiccups are retried with exponential backoff: 1 s, 2 s, 4 s ... 32 s.
 MAX_RETRIES = 6
 RETRY_ON = (UpstreamError, DownloadFailed)
 #: After the broker failed, enqueue answers "not queued" at once for this long.
@@ -100,7 +100,7 @@ def _register(app: Celery, job: str, index: Callable[[], PackageIndex],
             result = function(index(), **kwargs)
         except RETRY_ON as exc:
             if self.request.retries < MAX_RETRIES:
-                delay = min(600, 2 ** self.request.retries)
+                delay = 2 ** self.request.retries
                 log.warning("job-retry job=%s in=%ss reason=%s", key, delay, exc)
                 raise self.retry(exc=exc, countdown=delay) from None
             _failed(failures, key, str(exc))
