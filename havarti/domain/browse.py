@@ -101,10 +101,8 @@ class Release:
 
     version: str
     files: list[PageFile]
-
-    @property
-    def yanked(self) -> bool:
-        return all(f.yanked is not False for f in self.files)
+    #: Every file of the version is yanked.
+    yanked: bool = False
 
 
 def latest(releases: list[Release]) -> str | None:
@@ -126,7 +124,8 @@ def releases(page: ProjectPage) -> list[Release]:
     ordered = sort_versions([v for v in grouped if v != UNKNOWN_VERSION])[::-1]
     if UNKNOWN_VERSION in grouped:
         ordered.append(UNKNOWN_VERSION)
-    return [Release(v, grouped[v]) for v in ordered]
+    return [Release(v, grouped[v], all(f.yanked is not False for f in grouped[v]))
+            for v in ordered]
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,12 @@ from havarti.domain.index import RenderedPage
 from havarti.errors import HavartiError
 from havarti.web import charts, context, telemetry
 from havarti.web.errors import one_line, status_for
+from havarti.web.listing import render_listing
 
 bp = Blueprint("ui", __name__)
 
 CSP = ("default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-
-#: How the project page names where a file comes from.
-ORIGINS = {"private": "private", "cached": "cached here", "upstream": "upstream"}
 
 _extensions_guard = threading.Lock()
 LISTING_MARK = "<!--havarti:listing-->"
@@ -164,8 +162,7 @@ def _listing(rendered: RenderedPage, cached: frozenset[str]) -> Listing:
     listing = cache.get(key)
     if listing is None:
         releases = browse.releases(rendered.page)
-        html = render_template("_releases.html", name=rendered.page.name, releases=releases,
-                               cached=cached, origins=ORIGINS).encode()
+        html = render_listing(releases, cached)
         listing = cache.put(key, Listing(html, browse.latest(releases), len(releases),
                                          len(rendered.page.files)))
     return listing

@@ -1,0 +1,52 @@
+"""The versions-and-files table of a project page, written without a template engine.
+
+A project may hold thousands of files; Jinja costs tens of microseconds a row,
+plain string building a few. The page around it is a template (project.html).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from urllib.parse import quote
+
+from havarti.domain.browse import Release
+from havarti.web.charts import filesize
+
+HEAD = ('<table class="files">\n  <thead><tr><th scope="col">File</th><th scope="col">Size</th>'
+        '<th scope="col">Uploaded</th><th scope="col">Python</th><th scope="col">Origin</th>'
+        '<th scope="col">SHA-256</th></tr></thead>\n')
+ORIGINS = {"private": "private", "cached": "cached here", "upstream": "upstream"}
+YANKED = '<span class="badge yanked">yanked</span>'
+
+
+def render_listing(releases: list[Release], cached: frozenset[str]) -> bytes:
+    """Every release newest first, one row per file; ``cached`` names upstream files held here."""
+    if not releases:
+        return b"<p>No files.</p>\n"
+    out = [HEAD]
+    for release in releases:
+        version = escape(release.version)
+        badge = f" {YANKED}" if release.yanked else ""
+        out.append(f'  <tbody class="release" id="v{version}">\n  <tr class="version">'
+                   f'<th colspan="6" scope="rowgroup"><h3>{version}{badge}</h3></th></tr>\n')
+        for f in release.files:
+            filename = escape(f.filename)
+            row_class = ' class="is-yanked"' if f.yanked is not False else ""
+            notes = ""
+            if f.yanked is not False:
+                notes += f" {YANKED}"
+                if f.yanked:
+                    notes += f'<span class="reason">{escape(str(f.yanked))}</span>'
+            if f.origin == "private":
+                notes += (f' <a class="manage" href="files/{escape(quote(f.filename))}/" '
+                          f'aria-label="Manage {filename}">Manage</a>')
+            origin = "cached" if f.origin == "upstream" and f.filename in cached else f.origin
+            uploaded = f.upload_time.strftime("%Y-%m-%d %H:%M UTC") if f.upload_time else "—"
+            out.append(
+                f'  <tr id="{filename}"{row_class}><th scope="row"><a href="{escape(f.url)}">'
+                f'{filename}</a>{notes}</th><td>{filesize(f.size)}</td><td>{uploaded}</td>'
+                f'<td>{escape(f.requires_python or "any")}</td><td>{ORIGINS.get(origin, origin)}</td>'
+                f'<td><code class="sha">{escape(f.hashes.get("sha256", "—"))}</code></td></tr>\n')
+        out.append("  </tbody>\n")
+    out.append("</table>\n")
+    return "".join(out).encode()
