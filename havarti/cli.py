@@ -185,7 +185,7 @@ def watch_prefetch(index: Any, plan: Any, timeout: int) -> Any:
                   TimeElapsedColumn(), console=None, transient=False) as bar:
         task = bar.add_task("caching files", total=len(plan.files))
         while True:
-            state = pf.progress(index, plan)
+            state = pf.status(index, plan)
             bar.update(task, completed=len(state.cached) + len(state.failed))
             if state.done(plan) or time.monotonic() > deadline:
                 break

@@ -110,7 +110,9 @@ class Plan:
 
 
 @dataclass
-class Progress:
+class Status:
+    """How far the downloads of a plan are."""
+
     cached: dict[str, int] = field(default_factory=dict)  # filename -> bytes
     failed: dict[str, str] = field(default_factory=dict)  # filename -> reason
 
@@ -118,8 +120,10 @@ class Progress:
         return all(w.filename in self.cached or w.filename in self.failed for w in plan.files)
 
 
-def read_requirements(path: Path) -> list[Requirement]:
+def read_requirements(path: Path, _including: frozenset[Path] = frozenset()) -> list[Requirement]:
     """Names with optional pins from a requirements file (``-r`` nested) or a pylock.toml."""
+    if path.resolve() in _including:
+        raise PrefetchError(f"{path}: includes itself (-r)")
     try:
         text = path.read_text()
     except OSError as exc:
@@ -133,7 +137,8 @@ def read_requirements(path: Path) -> list[Requirement]:
             continue
         if line.startswith(("-r ", "--requirement ")):
             nested = line.split(None, 1)[1].strip()
-            requirements += read_requirements(path.parent / nested)
+            requirements += read_requirements(path.parent / nested,
+                                              _including | {path.resolve()})
             continue
         if line.startswith("-"):
             continue  # pip options (-i, --hash, -c ...) choose no files
@@ -213,10 +218,10 @@ def enqueue(index: PackageIndex, plan: Plan) -> None:
             raise PrefetchError("could not queue jobs: the broker (Redis) is unavailable")
 
 
-def progress(index: PackageIndex, plan: Plan) -> Progress:
+def status(index: PackageIndex, plan: Plan) -> Status:
     """What is stored so far, and which jobs failed (with the reason)."""
     names = [w.filename for w in plan.files]
-    state = Progress()
+    state = Status()
     with index.db.session() as session:
         for filename, size in session.execute(
                 select(File.filename, File.size).where(File.filename.in_(names), File.stored)):

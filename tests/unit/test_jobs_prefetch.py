@@ -64,6 +64,13 @@ def test_missing_requirements_file_is_refused(tmp_path: Path) -> None:
         read_requirements(tmp_path / "absent.txt")
 
 
+def test_requirements_including_themselves_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("six\n-r b.txt\n")
+    (tmp_path / "b.txt").write_text("-r a.txt\n")
+    with pytest.raises(PrefetchError, match="includes itself"):
+        read_requirements(tmp_path / "a.txt")
+
+
 def test_broken_pylock_is_refused(tmp_path: Path) -> None:
     lock = tmp_path / "pylock.toml"
     lock.write_text("[[packages]]\nversion = 1\n")
