@@ -77,22 +77,24 @@ def yank(db: Database, project: str, filename: str, reason: str = "",
     reason = " ".join(reason.split())
     if len(reason) > MAX_REASON:
         raise InvalidUpload(f"the reason is longer than {MAX_REASON} characters")
-    with db.session() as session:
-        proj, file = _private_file(session, project, filename)
-        file.yanked, file.yanked_reason = True, reason
-        proj.serial += 1
-        _audit(session, "yank", proj.name, filename, reason, remote_addr)
-        return FileState(proj.name, filename, True, reason)
+    return _set_yanked(db, project, filename, reason, remote_addr)
 
 
 def unyank(db: Database, project: str, filename: str, remote_addr: str | None = None) -> FileState:
     """Make a yanked private file installable again."""
+    return _set_yanked(db, project, filename, None, remote_addr)
+
+
+def _set_yanked(db: Database, project: str, filename: str, reason: str | None,
+                remote_addr: str | None) -> FileState:
+    """Yank with ``reason``, or unyank when it is None."""
     with db.session() as session:
         proj, file = _private_file(session, project, filename)
-        file.yanked, file.yanked_reason = False, None
+        file.yanked, file.yanked_reason = reason is not None, reason
         proj.serial += 1
-        _audit(session, "unyank", proj.name, filename, None, remote_addr)
-        return FileState(proj.name, filename, False, None)
+        _audit(session, "yank" if reason is not None else "unyank", proj.name, filename, reason,
+               remote_addr)
+        return FileState(proj.name, filename, reason is not None, reason)
 
 
 def delete(db: Database, storage: Storage, project: str, filename: str,
