@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Celery
 
@@ -61,16 +61,44 @@ _lock = threading.Lock()
 
 
 def get_application() -> Havarti:
-    """Build ``havarti.app`` once; a configuration error ends the process with exit 2."""
+    """Build ``havarti.app`` once; a configuration or start-up error ends the process.
+
+    The error is one line on stderr and exit code 2 (see :func:`_stop`).
+    """
     global _application
     if _application is None:
         with _lock:
             if _application is None:
                 try:
-                    settings = load_settings()
+                    application = Havarti(load_settings())
                 except ConfigError as exc:
-                    print(f"havarti: configuration error: {exc}", file=sys.stderr)
-                    raise SystemExit(2) from None
-                _application = Havarti(settings)
-                _application.flask  # noqa: B018 -- build now, before gunicorn forks
+                    _stop(f"configuration error: {exc}")
+                except Exception as exc:  # noqa: BLE001 -- database drivers raise many types
+                    _stop(startup_failure(exc))
+                application.flask  # noqa: B018 -- build now, before gunicorn forks
+                _application = application
     return _application
+
+
+def startup_failure(exc: Exception) -> str:
+    """One line for an error while migrating or preparing storage at start."""
+    from havarti.storage import StorageError
+
+    if isinstance(exc, StorageError):
+        return f"storage: {exc}"
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return f"start-up failed: {type(exc).__name__}: {detail}"
+
+
+def _stop(message: str) -> NoReturn:
+    print(f"havarti: {message}", file=sys.stderr)
+    # Inside a gunicorn worker (no --preload), exit 2 would only make the arbiter
+    # start another worker, forever; its "app failed to load" code stops it.
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "gunicorn.workers.base":
+            from gunicorn.arbiter import Arbiter
+
+            raise SystemExit(Arbiter.APP_LOAD_ERROR)
+        frame = frame.f_back  # type: ignore[assignment]
+    raise SystemExit(2)

@@ -247,6 +247,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         attr = name.lower()
         if not getattr(settings, attr):
             raise ConfigError(f"{name} is not set: STORAGE={settings.storage} needs it")
+    if settings.read_auth and not settings.passcode:
+        raise ConfigError("PASSCODE is not set: READ_AUTH=true needs it (readers send it)")
     if settings.storage == "swiftstorage" and settings.swift_auth_version == "3" and not settings.swift_project:
         raise ConfigError("SWIFT_PROJECT is not set: SWIFT_AUTH_VERSION=3 needs it")
     return settings

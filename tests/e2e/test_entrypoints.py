@@ -1,0 +1,234 @@
+"""The ways Havarti starts: `havarti serve`, the seed's gunicorn and Celery lines, and their errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import PASSCODE
+from tests.support import dists
+from tests.support.clients import installed_version
+from tests.support.server import HavartiServer, clean_env, free_port
+from tests.support.uploads import post_upload
+
+HAVARTI = [sys.executable, "-m", "havarti.cli"]
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, env=clean_env(env), capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_exit_2(result: subprocess.CompletedProcess[str], variable: str) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0] and "Traceback" not in result.stderr
+
+
+# The seed's entry points
+
+
+def test_seed_gunicorn_command_serves(start_server, upstream, clients, tmp_path):
+    port = free_port()
+    server = HavartiServer(tmp_path / "data", {"PASSCODE": PASSCODE, "FALLBACK": upstream.url},
+                           port=port, command=[sys.executable, "-m", "gunicorn", "-w", "2",
+                                               "--preload", "-b", f"127.0.0.1:{port}", "havarti:app"])
+    try:
+        server.start()
+        dist = dists.wheel("seeded", "3.1")
+        assert post_upload(server.url, dist, PASSCODE).status_code == 200
+        result, target = clients.pip_install(server.index_url, "seeded")
+        assert result.returncode == 0, result.stderr
+        assert installed_version(target, "seeded") == "3.1"
+    finally:
+        server.stop()
+
+
+def test_celery_finds_the_same_app(tmp_path):
+    # celery --app=havarti resolves havarti.app through find_app: it must be a Celery app.
+    code = ("from celery import Celery; from celery.app.utils import find_app; import havarti; "
+            "app = find_app('havarti'); "
+            "assert isinstance(app, Celery), type(app); assert app is havarti.app; "
+            "assert callable(app); print('ok', app.main)")
+    result = run([sys.executable, "-c", code], {"PACKAGE_CACHE": str(tmp_path / "data")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok havarti"
+
+
+def test_importing_havarti_has_no_side_effects(tmp_path):
+    # A malformed PORT would stop start-up; a mere import must not read it, nor create anything.
+    home = tmp_path / "home"
+    home.mkdir()
+    code = ("import sys, havarti; "
+            "assert 'havarti.application' not in sys.modules and 'flask' not in sys.modules; "
+            "print(havarti.__version__)")
+    result = run([sys.executable, "-c", code], {"HOME": str(home), "PORT": "not-a-port",
+                                                 "PACKAGE_CACHE": str(tmp_path / "data")})
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "data").exists()
+    assert list(home.iterdir()) == []
+
+
+# Configuration errors: one line naming the variable, exit 2
+
+
+# A few, end to end; tests/unit/test_config.py has every variable.
+BAD_SETTINGS = [
+    ({"PORT": "eighty"}, "PORT"),
+    ({"STORAGE": "floppy"}, "STORAGE"),
+    ({"STORAGE": "s3storage", "S3_ACCESS_KEY": "k", "S3_SECRET_KEY": "s"}, "S3_BUCKET"),
+    ({"READ_AUTH": "perhaps"}, "READ_AUTH"),
+]
+
+
+@pytest.mark.parametrize("env,variable", BAD_SETTINGS, ids=[v for _, v in BAD_SETTINGS])
+def test_serve_refuses_bad_settings(tmp_path, env, variable):
+    result = run([*HAVARTI, "serve"], {"PACKAGE_CACHE": str(tmp_path / "data"), **env})
+    assert_one_line_exit_2(result, variable)
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("env,variable", [BAD_SETTINGS[0], BAD_SETTINGS[2]],
+                         ids=["PORT", "S3_BUCKET"])
+def test_seed_gunicorn_refuses_bad_settings(tmp_path, env, variable):
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", "--preload",
+               "-b", f"127.0.0.1:{free_port()}", "havarti:app"]
+    result = run(command, {"PACKAGE_CACHE": str(tmp_path / "data"), **env})
+    assert_one_line_exit_2(result, variable)
+
+
+def test_gunicorn_without_preload_stops_instead_of_respawning(tmp_path):
+    # Each worker loads the app; gunicorn's own "app failed to load" code stops the master.
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{free_port()}",
+               "havarti:app"]
+    result = run(command, {"PACKAGE_CACHE": str(tmp_path / "data"), "PORT": "eighty"}, timeout=60)
+    assert result.returncode == 4, result.stderr
+    assert "havarti: configuration error: PORT='eighty'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_is_one_line(tmp_path):
+    env = {"PACKAGE_CACHE": str(tmp_path / "data"),
+           "DB_URI": f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"}
+    for args in ([*HAVARTI, "serve"], [*HAVARTI, "db", "upgrade"]):
+        result = run(args, env)
+        assert_one_line_exit_2(result, "start-up failed")
+
+
+def test_serve_help_documents_host_port_workers():
+    result = run([*HAVARTI, "serve", "--help"], {})
+    assert result.returncode == 0
+    for option, variable in (("--host", "HOST"), ("--port", "PORT"),
+                             ("--workers", "WEB_CONCURRENCY"), ("--threads", "WEB_THREADS")):
+        assert option in result.stdout and variable in result.stdout
+
+
+def test_db_upgrade_is_idempotent(tmp_path):
+    env = {"PACKAGE_CACHE": str(tmp_path / "data")}
+    for _ in range(2):
+        result = run([*HAVARTI, "db", "upgrade"], env)
+        assert result.returncode == 0, result.stderr
+        assert "up to date" in result.stdout
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "havarti.db") as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master where type='table'")}
+        versions = db.execute("select version_num from alembic_version").fetchall()
+    assert {"projects", "files"} <= tables
+    assert len(versions) == 1
+
+
+# The embedded default
+
+
+def test_embedded_default_starts_with_no_environment(tmp_path):
+    """Nothing set but PORT (and HOME, for the default data directory ~/.havarti-packages)."""
+    home, port = tmp_path / "home", free_port()
+    home.mkdir()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "havarti.cli", "serve"],
+                                   env=clean_env({"HOME": str(home), "PORT": str(port)}),
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(log.read_text())
+        output = log.read_text()
+        url = f"http://127.0.0.1:{port}"
+        assert f"pip install -i {url}/simple/" in output
+        assert f"uv pip install --index-url {url}/simple/" in output
+        assert f"twine upload --repository-url {url}/" in output
+        assert f"uv publish --publish-url {url}/" in output
+        data = home / ".havarti-packages"
+        assert (data / "havarti.db").is_file() and (data / "files").is_dir()
+        # Without a PASSCODE, uploads say how to enable them.
+        refused = post_upload(url, dists.wheel("x", "1.0"), "anything")
+        assert refused.status_code == 403 and "PASSCODE" in refused.text
+    finally:
+        import os
+        import signal
+
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+# Data that lasts, and reading behind the passcode
+
+
+def test_restart_keeps_everything(server, clients):
+    wheel = dists.wheel("durable", "1.0")
+    assert post_upload(server.url, wheel, PASSCODE).status_code == 200
+    page_before = httpx.get(f"{server.index_url}durable/",
+                            headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+    meta_before = httpx.get(f"{server.url}/files/durable/{wheel.filename}.metadata").content
+    server.restart()
+    page_after = httpx.get(f"{server.index_url}durable/",
+                           headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+    assert page_after == page_before
+    assert httpx.get(f"{server.url}/files/durable/{wheel.filename}.metadata").content == meta_before
+    result, target = clients.pip_install(server.index_url, "durable")
+    assert result.returncode == 0, result.stderr
+    assert installed_version(target, "durable") == "1.0"
+    # Still immutable after the restart.
+    assert post_upload(server.url, wheel, PASSCODE).status_code == 409
+
+
+def test_read_auth_protects_pages_and_files(start_server, upstream, clients):
+    server = start_server({"PASSCODE": PASSCODE, "READ_AUTH": "true", "FALLBACK": upstream.url})
+    wheel = dists.wheel("guarded", "1.0")
+    assert post_upload(server.url, wheel, PASSCODE).status_code == 200
+    paths = ["/simple/", "/simple/guarded/", f"/files/guarded/{wheel.filename}",
+             f"/files/guarded/{wheel.filename}.metadata", "/pypi/guarded/json"]
+    for path in paths:
+        for auth in (None, ("havarti", "wrong")):
+            response = httpx.get(server.url + path, auth=auth)
+            assert response.status_code == 401, path
+            assert response.headers["WWW-Authenticate"].lower().startswith("basic")
+            assert "guarded" not in response.text
+        assert httpx.get(server.url + path, auth=("anyone", PASSCODE)).status_code == 200, path
+    assert httpx.get(server.url + "/health").status_code == 200
+
+    authed = f"http://havarti:{PASSCODE}@127.0.0.1:{server.port}/simple/"
+    result, target = clients.pip_install(authed, "guarded")
+    assert result.returncode == 0, result.stderr
+    assert installed_version(target, "guarded") == "1.0"
+    result, target = clients.uv_install(authed, "guarded")
+    assert result.returncode == 0, result.stderr
+    assert installed_version(target, "guarded") == "1.0"
+
+
+def test_read_auth_without_passcode_is_refused_at_start(tmp_path):
+    result = run([*HAVARTI, "serve"], {"PACKAGE_CACHE": str(tmp_path / "data"), "READ_AUTH": "true"})
+    assert_one_line_exit_2(result, "PASSCODE")
