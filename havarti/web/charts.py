@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from havarti.domain.stats import Day
 
 WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 76, 24, 12, 28
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Chart:
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
+    right: int = WIDTH - RIGHT
     bottom: float = HEIGHT - BOTTOM
 
 
@@ -99,13 +100,14 @@ def filesize(value: int | None) -> str:
     size = float(value)
     for unit in ("bytes", "KB", "MB", "GB"):
         if size < 1000:
-            return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+            return f"{size:.1f}".removesuffix(".0") + f" {unit}" if unit != "bytes" \
+                else f"{int(size)} {unit}"
         size /= 1000
     return f"{size:.1f} TB"
 
 
 def _bytes(value: float) -> str:
-    return filesize(int(value))
+    return filesize(int(value)) if value else "0"
 
 
 def requests_chart(days: list[Day]) -> Chart:

@@ -129,3 +129,24 @@ def test_request_log_is_one_key_value_line(tmp_path, upstream, caplog):
     fields = dict(part.split("=", 1) for part in lines[0].split()[1:])
     assert fields["path"] == "/projects/" and fields["status"] == "200"
     assert fields["route"] == "/projects/" and float(fields["ms"]) >= 0
+
+
+def test_metrics_folder_is_chosen_before_import_and_dead_workers_files_go(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_999999999.db").write_bytes(b"")  # no such process
+    (folder / f"counter_{os.getpid()}.db").write_bytes(b"")  # alive: this test
+    script = ("import sys, pathlib; from havarti.metrics import configure; "
+              "print(configure(pathlib.Path(sys.argv[1]))); "
+              "import prometheus_client.values as v; print(v.ValueClass.__name__)")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                            text=True, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": "/elsewhere"})
+    assert result.returncode == 0, result.stderr
+    chosen, value_class = result.stdout.split()
+    assert chosen == str(folder)  # its own folder, whatever the environment said
+    assert value_class == "MmapedValue"  # multiprocess mode, not the per-process MutexValue
+    assert sorted(p.name for p in folder.iterdir()) == [f"counter_{os.getpid()}.db"]
