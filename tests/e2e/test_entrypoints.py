@@ -10,12 +10,14 @@ import httpx
 import pytest
 
 from tests.conftest import PASSCODE
+from tests.e2e.test_upload import assert_refused
 from tests.support import dists
 from tests.support.clients import installed_version
 from tests.support.server import HavartiServer, clean_env, free_port
-from tests.support.uploads import post_upload
+from tests.support.uploads import post_upload, stored_objects
 
 HAVARTI = [sys.executable, "-m", "havarti.cli"]
+JSON = "application/vnd.pypi.simple.v1+json"
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -173,9 +175,12 @@ def test_embedded_default_starts_with_no_environment(tmp_path):
         assert f"uv publish --publish-url {url}/" in output
         data = home / ".havarti-packages"
         assert (data / "havarti.db").is_file() and (data / "files").is_dir()
-        # Without a PASSCODE, uploads say how to enable them.
-        refused = post_upload(url, dists.wheel("x", "1.0"), "anything")
-        assert refused.status_code == 403 and "PASSCODE" in refused.text
+        # Without a PASSCODE, uploads are refused, saying how to enable them; nothing is kept.
+        for password in (None, "anything"):
+            refused = post_upload(url, dists.wheel("no-passcode", "1.0"), password)
+            assert_refused(refused, 403, "PASSCODE", "disabled")
+        assert stored_objects(data) == {}
+        assert httpx.get(f"{url}/simple/", headers={"Accept": JSON}).json()["projects"] == []
     finally:
         import os
         import signal

@@ -20,7 +20,7 @@ from tests.support import dists
 from tests.support.clients import installed_version
 from tests.support.fakeindex import FakeIndex
 from tests.support.server import HavartiServer
-from tests.support.uploads import post_upload, stored_objects
+from tests.support.uploads import assert_refused, post_upload, stored_objects
 
 MAX_UPLOAD = 100_000
 
@@ -51,16 +51,6 @@ def listed(server: HavartiServer, project: str) -> list[str]:
         return []
     assert page.status_code == 200, page.text
     return [f["filename"] for f in page.json()["files"]]
-
-
-def assert_refused(response: httpx.Response, status: int, *words: str) -> None:
-    assert response.status_code == status, (response.status_code, response.text)
-    line = response.text.strip()
-    assert "\n" not in line and line
-    # twine shows the reason phrase: it carries the same line.
-    assert response.reason_phrase == line
-    for word in words:
-        assert word.lower() in line.lower(), line
 
 
 class NothingStored:
@@ -133,14 +123,7 @@ def test_duplicate_with_twine_is_409_and_keeps_the_first_bytes(index, clients, t
 # Refusals, over plain HTTP (twine will not send most of them)
 
 
-def test_passcode_unset_refuses_uploads_with_how_to(start_server, upstream):
-    server = start_server({"FALLBACK": upstream.url})
-    dist = dists.wheel("no-passcode", "1.0")
-    for password in (None, "anything"):
-        nothing = NothingStored(server, "no-passcode")
-        response = post_upload(server.url, dist, password)
-        assert_refused(response, 403, "PASSCODE", "disabled")
-        nothing.check()
+# PASSCODE unset (403, saying how to enable uploads): test_entrypoints.py's embedded default.
 
 
 @pytest.mark.parametrize("password", [None, "wrong", PASSCODE + "x", ""])

@@ -39,6 +39,17 @@ def post_upload(url: str, dist: Dist, password: str | None, *, filename: str | N
                       auth=auth, timeout=60)
 
 
+def assert_refused(response: httpx.Response, status: int, *words: str) -> None:
+    """A refusal as users see it: the status and one line naming the reason, also as the reason phrase."""
+    assert response.status_code == status, (response.status_code, response.text)
+    line = response.text.strip()
+    assert "\n" not in line and line
+    # twine shows the reason phrase: it carries the same line.
+    assert response.reason_phrase == line
+    for word in words:
+        assert word.lower() in line.lower(), line
+
+
 def stored_objects(package_cache: Path) -> dict[str, bytes]:
     """Every object local storage holds (key -> bytes), temp files aside."""
     from tests.support.cloud import stored_in_cloud
