@@ -102,6 +102,9 @@ def test_storage_outage_is_503_for_files_while_pages_render(backend, start_serve
         page = httpx.get(f"{server.index_url}outage-private/")
         assert page.status_code == 200 and private.filename in page.text
         assert httpx.get(f"{server.index_url}outage-public/").status_code == 200
+        late = dists.wheel("outage-late", "1.0")
+        refused = post_upload(server.url, late, PASSCODE)
+        assert refused.status_code == 503 and "storage unavailable" in refused.text
         ready = httpx.get(f"{server.url}/ready", timeout=30)
         assert ready.status_code == 503 and not ready.json()["checks"]["storage"]["ok"]
         # A miss while storage is down: the client does not get a whole file, nothing is recorded.
@@ -117,6 +120,7 @@ def test_storage_outage_is_503_for_files_while_pages_render(backend, start_serve
         assert upstream.fetch_count(public.filename) == 2  # it was not recorded as cached
         assert httpx.get(public_url).content == public.data
         assert upstream.fetch_count(public.filename) == 2
+        assert httpx.get(f"{server.index_url}outage-late/").status_code == 404  # nothing recorded
     finally:
         relay.down()
         empty_and_remove(direct)
