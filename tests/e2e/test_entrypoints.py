@@ -104,13 +104,15 @@ def test_seed_gunicorn_refuses_bad_settings(tmp_path, env, variable):
 
 
 def test_gunicorn_without_preload_stops_instead_of_respawning(tmp_path):
-    # Each worker loads the app; gunicorn's own "app failed to load" code stops the master.
+    # Each worker loads the app; gunicorn's own "app failed to load" code (4) stops the master.
+    # (When two workers fail at the same instant gunicorn itself trips over the second one
+    # and exits 1 with its traceback; either way it stops rather than respawning forever.)
     command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{free_port()}",
                "havarti:app"]
     result = run(command, {"PACKAGE_CACHE": str(tmp_path / "data"), "PORT": "eighty"}, timeout=60)
-    assert result.returncode == 4, result.stderr
-    assert "havarti: configuration error: PORT='eighty'" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode in (4, 1), result.stderr
+    assert "App failed to load" in result.stderr
+    assert "havarti: configuration error: PORT='eighty': expected a whole number" in result.stderr
 
 
 def test_unreachable_database_is_one_line(tmp_path):
