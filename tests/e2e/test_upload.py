@@ -309,24 +309,29 @@ def test_duplicate_is_409_and_the_file_stays_byte_identical(index):
     assert listed(index, "dupe") == [first.filename]
 
 
+def upload_at_once(server: HavartiServer, files: list[dists.Dist]) -> list[int]:
+    """Upload ``files`` concurrently, released together; the statuses."""
+    statuses: list[int] = []
+    barrier = threading.Barrier(len(files))
+
+    def send(dist: dists.Dist) -> None:
+        barrier.wait()
+        statuses.append(post_upload(server.url, dist, PASSCODE).status_code)
+
+    threads = [threading.Thread(target=send, args=(d,)) for d in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
 @pytest.mark.parametrize("same_bytes", [True, False])
 def test_concurrent_uploads_of_one_filename(index, same_bytes):
     project = f"racer-{same_bytes}".lower()
     contenders = [dists.wheel(project, "1.0", payload_size=5000),
                   dists.wheel(project, "1.0", payload_size=5000 if same_bytes else 6000)]
-    statuses: list[int] = []
-    barrier = threading.Barrier(2)
-
-    def send(dist: dists.Dist) -> None:
-        barrier.wait()
-        statuses.append(post_upload(index.url, dist, PASSCODE).status_code)
-
-    threads = [threading.Thread(target=send, args=(d,)) for d in contenders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(statuses) == [200, 409]
+    assert sorted(upload_at_once(index, contenders)) == [200, 409]
     served = httpx.get(f"{index.url}/files/{project}/{contenders[0].filename}").content
     assert served in (contenders[0].data, contenders[1].data)
     # The loser's bytes were not left behind.
@@ -337,19 +342,7 @@ def test_concurrent_uploads_of_one_filename(index, same_bytes):
 
 def test_concurrent_uploads_to_a_new_project_both_land(index):
     files = [dists.wheel("fresh-race", "1.0"), dists.sdist("fresh-race", "1.0")]
-    statuses: list[int] = []
-    barrier = threading.Barrier(2)
-
-    def send(dist: dists.Dist) -> None:
-        barrier.wait()
-        statuses.append(post_upload(index.url, dist, PASSCODE).status_code)
-
-    threads = [threading.Thread(target=send, args=(d,)) for d in files]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert statuses == [200, 200]
+    assert upload_at_once(index, files) == [200, 200]
     assert sorted(listed(index, "fresh-race")) == sorted(f.filename for f in files)
 
 
