@@ -122,4 +122,4 @@ def bytes_chart(days: list[Day]) -> Chart:
     return stacked(days, [("saved", "served from storage", lambda d: d.bytes_saved)],
                    "Bytes saved per day",
                    "Bytes served from Havarti's storage instead of upstream, per day", _bytes,
-                   minimum=4 * 10**5)
+                   minimum=4 * 10**3)

@@ -41,7 +41,7 @@ def test_new_user_copies_pip_line_installs_finds_project_and_sees_it_counted(
 
     page.goto(server.url + "/")
     assert page.get_by_role("heading", name="Havarti package index").is_visible()
-    page.locator("#pip-line + button").click()
+    page.get_by_role("button", name="Copy the pip command").click()
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.strip() == f"pip install -i {server.index_url} requests"
     screens(page, "home")
@@ -65,18 +65,25 @@ def test_new_user_copies_pip_line_installs_finds_project_and_sees_it_counted(
     assert "cached here" in row.inner_text()
     screens(page, "project")
 
+    # A second install is served from Havarti's own storage.
+    result, target = clients.pip_install(index_url, "gouda-slicer")
+    assert result.returncode == 0, result.stderr
+
     page.get_by_role("link", name="Stats").click()
     assert wait_for_text(page, "#total-upstream", "1") == "1"
+    assert wait_for_text(page, "#total-hits", "1") == "1"
     chart = page.locator("svg#requests-chart")
-    bars = chart.locator("rect.miss")
-    assert bars.count() == 1
-    box = bars.first.bounding_box()
-    assert box is not None and box["height"] > 10
+    for series in ("miss", "hit"):
+        bars = chart.locator(f"rect.{series}")
+        assert bars.count() == 1
+        box = bars.first.bounding_box()
+        assert box is not None and box["height"] > 10
     assert "gouda-slicer" in page.locator("table.top").inner_text()
     screens(page, "stats")
 
     metrics = httpx.get(server.url + "/metrics").text
     assert 'havarti_file_requests_total{result="miss"} 1.0' in metrics
+    assert 'havarti_file_requests_total{result="hit"} 1.0' in metrics
     assert console_errors == []
     context.close()
 
