@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,16 @@ def test_storage_removed() -> Iterator[None]:
     from tests.support.cloud import remove_test_storage
 
     remove_test_storage()
+
+
+@pytest.fixture(scope="session")
+def rackspace_identity() -> Iterator[Any]:
+    """A Rackspace-style identity v2.0 endpoint in front of the local Swift (tests/support/cloud.py)."""
+    from tests.support.cloud import RackspaceIdentity, swift_settings
+
+    stub = RackspaceIdentity(swift_settings()["SWIFT_AUTH_URL"])
+    yield stub
+    stub.stop()
 
 
 @pytest.fixture

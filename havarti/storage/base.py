@@ -47,11 +47,16 @@ class Storage(ABC):
     def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Stream bytes ``start`` to ``end`` (inclusive; ``None`` = to the end)."""
 
-    @abstractmethod
-    def exists(self, key: str) -> bool: ...
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except ObjectNotFound:
+            return False
+        return True
 
     @abstractmethod
-    def size(self, key: str) -> int: ...
+    def size(self, key: str) -> int:
+        """The object's byte count; ObjectNotFound if there is none."""
 
     @abstractmethod
     def delete(self, key: str) -> None:

@@ -118,21 +118,12 @@ class S3Storage(Storage):
         finally:
             body.close()
 
-    def _head(self, key: str) -> dict[str, Any]:
+    def size(self, key: str) -> int:
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, key) from None
-
-    def exists(self, key: str) -> bool:
-        try:
-            self._head(key)
-        except ObjectNotFound:
-            return False
-        return True
-
-    def size(self, key: str) -> int:
-        return int(self._head(key)["ContentLength"])
+        return int(head["ContentLength"])
 
     def delete(self, key: str) -> None:
         try:

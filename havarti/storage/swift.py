@@ -208,21 +208,12 @@ class SwiftStorage(Storage):
             if close is not None:
                 close()
 
-    def _head(self, key: str) -> dict[str, str]:
+    def size(self, key: str) -> int:
         try:
-            return self._conn().head_object(self.container, key)
+            head = self._conn().head_object(self.container, key)
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, key) from None
-
-    def exists(self, key: str) -> bool:
-        try:
-            self._head(key)
-        except ObjectNotFound:
-            return False
-        return True
-
-    def size(self, key: str) -> int:
-        return int(self._head(key)["content-length"])
+        return int(head["content-length"])
 
     def delete(self, key: str) -> None:
         try:

@@ -16,7 +16,6 @@ from tests.support import dists
 from tests.support.clients import installed_version
 from tests.support.cloud import (
     CLOUD_BACKENDS,
-    RackspaceIdentity,
     TcpRelay,
     backend_env,
     empty_and_remove,
@@ -25,18 +24,11 @@ from tests.support.cloud import (
 from tests.support.uploads import post_upload
 
 
-@pytest.fixture(scope="module")
-def identity() -> Iterator[RackspaceIdentity]:
-    stub = RackspaceIdentity(swift_settings()["SWIFT_AUTH_URL"])
-    yield stub
-    stub.stop()
-
-
 @pytest.fixture
 def cloud(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """Settings for the parametrised backend, redirects on, on a bucket/container not yet made."""
     swift = swift_settings()
-    stub = request.getfixturevalue("identity") if request.param == "rackspacestorage" else None
+    stub = request.getfixturevalue("rackspace_identity") if request.param == "rackspacestorage" else None
     env = backend_env(request.param, swift, stub, redirect=True)
     yield env
     try:

@@ -22,34 +22,27 @@ from tests.support.cloud import (
 
 
 @pytest.fixture
-def identity() -> Iterator[RackspaceIdentity]:
-    stub = RackspaceIdentity(swift_settings()["SWIFT_AUTH_URL"])
-    yield stub
-    stub.stop()
-
-
-@pytest.fixture
-def rackspace(identity: RackspaceIdentity) -> Iterator[dict[str, str]]:
-    env = backend_env("rackspacestorage", swift_settings(), identity)
+def rackspace(rackspace_identity: RackspaceIdentity) -> Iterator[dict[str, str]]:
+    env = backend_env("rackspacestorage", swift_settings(), rackspace_identity)
     storage_for(env).ensure_ready()
     yield env
     empty_and_remove(env)
 
 
-def test_a_refused_token_is_renewed_and_the_request_retried(identity, rackspace):
-    identity.expire_next = True  # the next login hands out a token Swift refuses
+def test_a_refused_token_is_renewed_and_the_request_retried(rackspace_identity, rackspace):
+    rackspace_identity.expire_next = True  # the next login hands out a token Swift refuses
     storage = storage_for(rackspace)
-    before = identity.logins
+    before = rackspace_identity.logins
     storage.write("k/one.whl", io.BytesIO(b"payload"))
     assert storage.read_bytes("k/one.whl") == b"payload"
-    assert identity.logins == before + 2  # the refused token, then a good one
+    assert rackspace_identity.logins == before + 2  # the refused token, then a good one
 
     # Every thread's connection shares the good token: no login per request.
     storage.exists("k/one.whl")
-    assert identity.logins == before + 2
+    assert rackspace_identity.logins == before + 2
 
 
-def test_the_configured_region_is_used(identity, rackspace):
+def test_the_configured_region_is_used(rackspace_identity, rackspace):
     # ORD is in the catalog too, at an address nothing listens on.
     storage = storage_for({**rackspace, "RACKSPACE_REGION": "ORD"})
     with pytest.raises(StorageError, match="cannot reach"):

@@ -16,7 +16,6 @@ import pytest
 from havarti.storage import storage_key
 from havarti.storage.local import LocalStorage
 from tests.support.cloud import (
-    RackspaceIdentity,
     backend_env,
     empty_and_remove,
     storage_for,
@@ -31,13 +30,6 @@ def havarti(args: list[str], env: dict[str, str], timeout: float = 60) -> subpro
                           capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def identity() -> Iterator[RackspaceIdentity]:
-    stub = RackspaceIdentity(swift_settings()["SWIFT_AUTH_URL"])
-    yield stub
-    stub.stop()
-
-
 @pytest.fixture
 def base(tmp_path: Path, upstream: FakeIndex) -> dict[str, str]:
     """What every run needs besides storage: its own data dir, the fake upstream."""
@@ -48,8 +40,8 @@ def base(tmp_path: Path, upstream: FakeIndex) -> dict[str, str]:
     ("s3storage", "S3_BUCKET"), ("s3storage", "S3_SECRET_KEY"),
     ("swiftstorage", "SWIFT_AUTH_URL"), ("rackspacestorage", "RACKSPACE_KEY"),
 ])
-def test_missing_credentials_stop_with_the_variable_name(base, identity, backend, missing):
-    env = backend_env(backend, swift_settings(), identity)
+def test_missing_credentials_stop_with_the_variable_name(base, rackspace_identity, backend, missing):
+    env = backend_env(backend, swift_settings(), rackspace_identity)
     del env[missing]
     for command in (["check"], ["serve"]):
         result = havarti(command, {**base, **env})
@@ -68,8 +60,8 @@ def _storage_line(result: subprocess.CompletedProcess[str]) -> str:
     ("rackspacestorage", {"RACKSPACE_KEY": "wrong"}, ["refused", "RACKSPACE_KEY"]),
     ("rackspacestorage", {"RACKSPACE_REGION": "SYD"}, ["no region", "SYD", "DFW, ORD"]),
 ])
-def test_wrong_credentials_fail_check_and_start_up(base, identity, backend, change, words):
-    env = {**base, **backend_env(backend, swift_settings(), identity), **change}
+def test_wrong_credentials_fail_check_and_start_up(base, rackspace_identity, backend, change, words):
+    env = {**base, **backend_env(backend, swift_settings(), rackspace_identity), **change}
     result = havarti(["check"], env)
     assert result.returncode == 1
     line = _storage_line(result)
@@ -82,8 +74,8 @@ def test_wrong_credentials_fail_check_and_start_up(base, identity, backend, chan
 
 
 @pytest.mark.parametrize("backend", ["s3storage", "swiftstorage", "rackspacestorage"])
-def test_check_reports_a_missing_bucket_then_passes_once_created(base, identity, backend):
-    env = {**base, **backend_env(backend, swift_settings(), identity)}
+def test_check_reports_a_missing_bucket_then_passes_once_created(base, rackspace_identity, backend):
+    env = {**base, **backend_env(backend, swift_settings(), rackspace_identity)}
     result = havarti(["check"], env)
     assert result.returncode == 1
     assert "does not exist" in _storage_line(result)

@@ -32,7 +32,6 @@ from havarti.storage import (
 from havarti.storage.local import LocalStorage
 from tests.support.cloud import (
     CLOUD_BACKENDS,
-    RackspaceIdentity,
     backend_env,
     empty_and_remove,
     storage_for,
@@ -41,14 +40,6 @@ from tests.support.cloud import (
 
 BACKENDS = ("localstorage", *CLOUD_BACKENDS)
 MB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def identity() -> Iterator[RackspaceIdentity]:
-    swift = swift_settings()
-    stub = RackspaceIdentity(swift["SWIFT_AUTH_URL"])
-    yield stub
-    stub.stop()
 
 
 @pytest.fixture
@@ -62,7 +53,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[St
         yield storage, env
         return
     swift = swift_settings()
-    identity = request.getfixturevalue("identity") if name == "rackspacestorage" else None
+    identity = request.getfixturevalue("rackspace_identity") if name == "rackspacestorage" else None
     env = backend_env(name, swift, identity)
     storage = storage_for(env)
     assert "created" in (storage.ensure_ready() or "")
