@@ -11,6 +11,7 @@ last complete upload.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -103,6 +104,10 @@ class SwiftStorage(Storage):
         assert settings.swift_container
         auth_url, user, key = settings.swift_auth_url, settings.swift_user, settings.swift_key
         version = settings.swift_auth_version
+        if version != "1" and importlib.util.find_spec("keystoneclient") is None:
+            # python-swiftclient speaks Keystone through python-keystoneclient.
+            raise StorageError(f"SWIFT_AUTH_VERSION={version} (Keystone) needs python-keystoneclient: "
+                               "pip install 'havarti[keystone]'")
         options: dict[str, Any] = {}
         if settings.swift_region:
             options["region_name"] = settings.swift_region

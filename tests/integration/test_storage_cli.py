@@ -5,6 +5,7 @@ run as a user runs them: the real CLI in a subprocess, against the local Swift.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import subprocess
 import sys
@@ -158,3 +159,14 @@ def test_storage_copy_refusals(base, args, words):
     assert result.stderr.strip().count("\n") == 0
     for word in words:
         assert word in result.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("keystoneclient") is not None,
+                    reason="python-keystoneclient is installed here")
+def test_keystone_login_without_its_library_says_what_to_install(base):
+    env = {**base, **backend_env("swiftstorage", swift_settings()),
+           "SWIFT_AUTH_VERSION": "3", "SWIFT_PROJECT": "demo"}
+    result = havarti(["check"], env)
+    assert result.returncode == 1
+    line = _storage_line(result)
+    assert line.startswith("FAIL") and "havarti[keystone]" in line
