@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
 from havarti.config import Settings
+
+if TYPE_CHECKING:
+    from havarti.storage import Storage
 
 
 def check_database(settings: Settings) -> str:
@@ -22,9 +28,15 @@ def check_database(settings: Settings) -> str:
 
 
 def check_storage(settings: Settings) -> str:
+    return _storage(settings, os.getpid()).check()
+
+
+@functools.lru_cache(maxsize=4)
+def _storage(settings: Settings, pid: int) -> Storage:
+    """One backend per process for /ready: a cloud login per probe would be wasteful."""
     from havarti.storage import make_storage
 
-    return make_storage(settings).check()
+    return make_storage(settings)
 
 
 def check_broker(settings: Settings) -> str:
