@@ -98,22 +98,30 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def throughput(url: str, runs: int = 5) -> float:
-    """Median MB/s (10^6 bytes) of downloading ``url`` with curl into /dev/null."""
+    """Median MB/s (10^6 bytes) of downloading ``url`` (following redirects) with curl into /dev/null."""
     speeds = []
     for _ in range(runs):
-        out = subprocess.run(["curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{speed_download}", url],
+        out = subprocess.run(["curl", "-sS", "-f", "-L", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",
+                              url],
                              capture_output=True, text=True, check=True, timeout=120).stdout
-        speeds.append(float(out) / 1e6)
+        size, seconds = out.split()
+        speeds.append(float(size) / float(seconds) / 1e6)
     return statistics.median(speeds)
 
 
 class RssSampler:
-    """Peak summed RSS (MB) of a process and all its children, sampled in a thread."""
+    """Peak summed RSS and PSS (MB) of a process and all its children, sampled in a thread.
 
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
+    RSS counts pages a preloaded master shares with its forked workers once per
+    process; PSS divides each shared page among its sharers, so its sum is the
+    memory the web processes really take together.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
         self.root = psutil.Process(pid)
         self.interval = interval
         self.peak = 0.0
+        self.peak_pss = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -125,18 +133,22 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
-    def sample(self) -> float:
-        total = 0
+    def sample(self) -> tuple[float, float]:
+        rss = pss = 0
         for proc in [self.root, *self.root.children(recursive=True)]:
             try:
-                total += proc.memory_info().rss
+                info = proc.memory_full_info()
             except psutil.NoSuchProcess:
-                pass
-        return total / 2**20
+                continue
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+        return rss / 2**20, pss / 2**20
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.sample())
+            rss, pss = self.sample()
+            self.peak = max(self.peak, rss)
+            self.peak_pss = max(self.peak_pss, pss)
             self._stop.wait(self.interval)
 
 

@@ -11,13 +11,15 @@ the machine's configured package index.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
+import signal
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,11 +68,18 @@ def havarti(data_dir: Path, fallback: str, **env: str) -> Iterator[HavartiServer
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="warm installs per side (median)")
-    parser.add_argument("--cold-runs", type=int, default=3, help="cold-cache installs (median)")
+    parser.add_argument("--runs", type=int, default=3, help="warm installs per side (median)")
+    parser.add_argument("--cold-runs", type=int, default=2, help="cold-cache installs (median)")
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per page")
+    parser.add_argument("--no-topology", dest="topology", action="store_false",
+                        help="skip the production-topology column (Postgres, Redis, Celery)")
+    parser.add_argument("--no-backends", dest="backends", action="store_false",
+                        help="skip the per-storage-backend figures (needs the local Swift)")
     args = parser.parse_args()
     global _LOAD_BEFORE
+    # A stopped run (kill, timeout) still stops its nginx and Havarti servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     _LOAD_BEFORE = os.getloadavg()[0]
     started = time.monotonic()
 
@@ -115,7 +124,7 @@ def run_all(args: argparse.Namespace, nginx: reference.Nginx, big_name: str) -> 
     # (a) warm cache, at the default INDEX_TTL=0 (revalidate every page) and at 300.
     warm: dict[str, list[float]] = {"0": [], "300": []}
     ref: list[float] = []
-    rss_install = 0.0
+    rss_install = pss_install = 0.0
     for ttl in ("0", "300"):
         with havarti(warm_dir, fallback, INDEX_TTL=ttl) as server:
             measure.uv_install(uv, server.index_url, requirements, env)  # prime in-process caches
@@ -124,6 +133,7 @@ def run_all(args: argparse.Namespace, nginx: reference.Nginx, big_name: str) -> 
                     ref.append(measure.uv_install(uv, fallback, requirements, env))
                     warm[ttl].append(measure.uv_install(uv, server.index_url, requirements, env))
             rss_install = max(rss_install, rss.peak)
+            pss_install = max(pss_install, rss.peak_pss)
     ref_med = statistics.median(ref)
     for ttl, target in (("0", 1.05), ("300", 1.05)):
         med = statistics.median(warm[ttl])
@@ -139,7 +149,7 @@ def run_all(args: argparse.Namespace, nginx: reference.Nginx, big_name: str) -> 
     targets = {"small": (4000, 20.0), "2,000-file": (2000, 30.0)}
     nginx_pages = {label: measure.wrk(f"{nginx.url}/simple/{project}/", nginx.pid, seconds=args.seconds)
                    for label, project in pages.items()}
-    rss_pages = 0.0
+    rss_pages = pss_pages = 0.0
     big_url = f"/files/{reference.BIG_PROJECT}/{big_name}"
     mbs = nginx_mbs = 0.0
     for ttl in ("300", "0"):
@@ -158,6 +168,7 @@ def run_all(args: argparse.Namespace, nginx: reference.Nginx, big_name: str) -> 
                                     f"≥ {min_rps:,} \\| < {max_p99:.0f}" if ttl != "0" else "report",
                                     ("yes" if ok else "**no**") if ttl != "0" else "–"))
             rss_pages = max(rss_pages, rss.peak)
+            pss_pages = max(pss_pages, rss.peak_pss)
             if ttl == "300":
                 # First request caches the file (streamed from nginx); then measure the cached copy.
                 with httpx.stream("GET", f"{server.url}{big_url}", timeout=120) as response:
@@ -180,11 +191,119 @@ def run_all(args: argparse.Namespace, nginx: reference.Nginx, big_name: str) -> 
     rows.append(Row("(e) first request: fetch, parse, store, render, ms", _fmt(times["first"], 1),
                     "–", "–", "report", "–"))
 
+    if args.topology:
+        step("production topology: gunicorn + Celery + Postgres + Redis, local storage")
+        rows += _guarded("topology", lambda: topology_rows(args, fallback, requirements, ref_med, nginx_pages))
+
+    if args.backends:
+        step("storage backends: local, S3 (redirect, stream), Swift, on the local Swift")
+        rows += _guarded("backends", lambda: backend_rows(args, fallback, requirements, ref_med, big_name,
+                                                          nginx_mbs))
+
     # (f) the web processes' memory.
-    for label, value in (("(a) installs", rss_install), ("(c) wrk", rss_pages)):
-        rows.append(Row(f"(f) peak RSS, gunicorn master + workers, MB, during {label}", _fmt(value, 0),
-                        "–", "–", "< 100", "yes" if value < 100 else "**no**"))
+    for label, value, pss in (("(a) installs", rss_install, pss_install), ("(c) wrk", rss_pages, pss_pages)):
+        rows.append(Row(f"(f) peak RSS (PSS), gunicorn master + 2 workers, MB, during {label}",
+                        f"{_fmt(value, 0)} ({_fmt(pss, 0)})", "–", "–", "< 100",
+                        "yes" if value < 100 else "**no**"))
     return rows
+
+
+def topology_rows(args: argparse.Namespace, fallback: str, requirements: list[str], ref_med: float,
+                  nginx_pages: dict[str, measure.Load]) -> list[Row]:
+    """Issue 4's column: the seed's web command and a Celery downloader on Postgres and Redis."""
+    from tests.support.services import postgres_database, service_url
+    from tests.support.topology import Topology
+
+    uv, env = uv_binary(), clean_env()
+    rows = []
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_database("havarti_bench"))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 -- the helper skips (a pytest outcome) when absent
+            return [Row(f"(topology) skipped: {str(exc).splitlines()[0]}", "–", "–", "–", "–", "–")]
+        redis = service_url("HAVARTI_TEST_REDIS").rstrip("/")
+        # Redis database 13: clear of the suite's own queues when both run at once.
+        topo = stack.enter_context(Topology(WORK / "caches" / "topology", url, f"{redis}/13", fallback))
+        web, _ = topo.start(lambda: topo.web(workers=3), topo.worker)
+        measure.uv_install(uv, web.index_url, requirements, env)  # cold: fills storage
+        measure.uv_install(uv, web.index_url, requirements, env)
+        with measure.RssSampler(web.process.pid) as rss:  # type: ignore[union-attr]
+            warm = [measure.uv_install(uv, web.index_url, requirements, env) for _ in range(args.runs)]
+        rows.append(_ratio_row("(a) topology: warm install, s (INDEX_TTL=0)",
+                               statistics.median(warm), ref_med, "≤ 1.05x", 1.05))
+        fast = topo.web(workers=3, env={"INDEX_TTL": "300"})
+        for label, project in (("small", reference.SMALL_PROJECT), ("2,000-file", "synth-2000")):
+            httpx.get(f"{fast.index_url}{project}/", timeout=30).raise_for_status()
+            load = measure.wrk(f"{fast.index_url}{project}/", fast.process.pid,  # type: ignore[union-attr]
+                               seconds=args.seconds)
+            rows.append(Row(f"(c) topology: {label} page (INDEX_TTL=300)", _load(load),
+                            _load(nginx_pages[label]), f"{load.rps / nginx_pages[label].rps:.2f}x",
+                            "report", "–"))
+        rows.append(Row("(f) topology: peak web RSS (PSS), master + 3 workers, during (a), MB",
+                        f"{_fmt(rss.peak, 0)} ({_fmt(rss.peak_pss, 0)})", "–", "–",
+                        "< 100", "yes" if rss.peak < 100 else "**no**"))
+    return rows
+
+
+def backend_rows(args: argparse.Namespace, fallback: str, requirements: list[str], ref_med: float,
+                 big_name: str, nginx_mbs: float) -> list[Row]:
+    """Issue 5's figures: warm install and cached-file MB/s per storage backend."""
+    from tests.support.cloud import backend_env, swift_settings
+
+    try:
+        swift = swift_settings()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 -- the helper skips (a pytest outcome) when absent
+        return [Row(f"(backends) skipped: {str(exc).splitlines()[0]}", "–", "–", "–", "–", "–")]
+    configs = [("local", {}),
+               ("S3, redirect to presigned URLs", backend_env("s3storage", swift, redirect=True)),
+               ("S3, streamed through Havarti", backend_env("s3storage", swift, redirect=False)),
+               ("Swift, redirect to temp URLs", backend_env("swiftstorage", swift, redirect=True)),
+               ("Swift, streamed through Havarti", backend_env("swiftstorage", swift, redirect=False))]
+    rows = []
+    for number, (label, storage_env) in enumerate(configs):
+        def one(number: int = number, label: str = label, storage_env: dict[str, str] = storage_env) -> list[Row]:
+            warm, mbs = _backend(WORK / "caches" / f"backend-{number}", storage_env, fallback, requirements,
+                                 big_name)
+            return [_ratio_row(f"(backend) {label}: warm install, s", warm, ref_med, "report", None),
+                    Row(f"(backend) {label}: cached 100 MB file, MB/s", _fmt(mbs, 0), _fmt(nginx_mbs, 0),
+                        f"{mbs / nginx_mbs:.2f}x", "report", "–")]
+
+        rows += _guarded(label, one)
+    return rows
+
+
+def _backend(data_dir: Path, storage_env: dict[str, str], fallback: str, requirements: list[str],
+             big_name: str) -> tuple[float, float]:
+    """(warm install seconds, cached 100 MB file MB/s) on one storage backend."""
+    from tests.support.cloud import empty_and_remove
+
+    uv, env = uv_binary(), clean_env()
+    big_url = f"/files/{reference.BIG_PROJECT}/{big_name}"
+    try:
+        with havarti(data_dir, fallback, **storage_env) as server:
+            measure.uv_install(uv, server.index_url, requirements, env)  # cold: fills storage
+            # One warm install each: five backends must fit the run's time budget.
+            warm = measure.uv_install(uv, server.index_url, requirements, env)
+            httpx.get(f"{server.index_url}{reference.BIG_PROJECT}/", timeout=30).raise_for_status()
+            measure.throughput(f"{server.url}{big_url}", runs=1)  # cold: fills storage
+            return warm, measure.throughput(f"{server.url}{big_url}", runs=3)
+    finally:
+        if storage_env:
+            empty_and_remove(storage_env)
+
+
+def _guarded(label: str, measure_part: Callable[[], list[Row]]) -> list[Row]:
+    """A part that needs other services or backends: its failure is a row, not a lost run."""
+    try:
+        return measure_part()
+    except Exception as exc:  # noqa: BLE001 -- report whatever broke, keep the other figures
+        step(f"{label} failed: {exc!r}")
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return [Row(f"({label}) failed: {type(exc).__name__}: {reason[:120]}", "–", "–", "–", "–", "–")]
 
 
 def _load(load: measure.Load) -> str:
@@ -192,9 +311,10 @@ def _load(load: measure.Load) -> str:
     return f"{_fmt(load.rps, 0)} \\| {_fmt(load.p99_ms, 1)} \\| {_fmt(load.cpu_us, 0)}{timeouts}"
 
 
-def _ratio_row(what: str, value: float, ref: float, target: str, limit: float) -> Row:
+def _ratio_row(what: str, value: float, ref: float, target: str, limit: float | None) -> Row:
     ratio = value / ref
-    return Row(what, _fmt(value), _fmt(ref), f"{ratio:.2f}x", target, "yes" if ratio <= limit else "**no**")
+    met = "–" if limit is None else "yes" if ratio <= limit else "**no**"
+    return Row(what, _fmt(value), _fmt(ref), f"{ratio:.2f}x", target, met)
 
 
 def render(rows: list[Row], elapsed: float) -> str:

@@ -15,6 +15,7 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     """The Flask app for ``settings``; ``holder`` supplies the per-process PackageIndex."""
     from havarti.web import errors, files, health, jsonapi, manage, simple, telemetry, ui, upload
     from havarti.web.auth import passcode_ok
+    from havarti.web.hotpages import wrap as hot_pages
 
     app = Flask(__name__)
     app.config["HAVARTI_SETTINGS"] = settings
@@ -37,4 +38,5 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
         app.register_blueprint(module.bp)
     errors.init_app(app)
     telemetry.init_app(app)
+    app.wsgi_app = hot_pages(app.wsgi_app, settings.index_ttl, settings.read_auth)  # type: ignore[assignment]
     return app
