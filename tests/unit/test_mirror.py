@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -48,20 +46,6 @@ class FakeUpstream:
         return UpstreamResult(list(self.files), self.etag, None)
 
 
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated database file, copied for each test (migrating costs more than a test)."""
-    path = tmp_path_factory.mktemp("mirror") / "template.db"
-    database = Database(f"sqlite:///{path}")
-    database.upgrade()
-    database.dispose()
-    return path
-
-
-@pytest.fixture
-def db(migrated: Path, tmp_path: Path) -> Database:
-    shutil.copy(migrated, tmp_path / "mirror.db")
-    return Database(f"sqlite:///{tmp_path / 'mirror.db'}")
 
 
 @pytest.fixture

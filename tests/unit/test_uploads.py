@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,22 +36,6 @@ class HookedStorage(LocalStorage):
         return super().write(key, stream, size)
 
 
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated database file, copied for each test (migrating each time is slow)."""
-    path = tmp_path_factory.mktemp("template") / "havarti.db"
-    template = Database(f"sqlite:///{path}")
-    template.upgrade()
-    template.dispose()
-    return path
-
-
-@pytest.fixture
-def db(tmp_path: Path, migrated: Path) -> Iterator[Database]:
-    shutil.copyfile(migrated, tmp_path / "havarti.db")
-    database = Database(f"sqlite:///{tmp_path / 'havarti.db'}")
-    yield database
-    database.dispose()
 
 
 @pytest.fixture
