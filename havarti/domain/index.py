@@ -29,12 +29,14 @@ from havarti.domain.fetch import Download, Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
 from havarti.domain.pages import (
     PageFile,
+    PagePart,
     ProjectPage,
     file_url,
     render_html,
     render_index_html,
     render_index_json,
     render_json,
+    render_part,
 )
 from havarti.domain.uploads import Upload, accept_upload
 from havarti.errors import (
@@ -118,6 +120,8 @@ class PackageIndex:
         self.fetcher = Fetcher(db, storage, upstream, Path(settings.package_cache) / "spool")
         self.jobs = jobs
         self._pages: OrderedDict[tuple, RenderedPage] = OrderedDict()
+        #: Upstream files pre-rendered per upstream page (and cooldown minute).
+        self._upstream_parts: OrderedDict[tuple, PagePart] = OrderedDict()
         self._pages_guard = threading.Lock()
 
     # Pages
@@ -169,18 +173,39 @@ class PackageIndex:
 
     def _build_page(self, name: str, private_project_id: int | None,
                     upstream: UpstreamState | None, stale: bool) -> ProjectPage:
-        files: list[PageFile] = []
+        parts: list[PagePart] = []
+        private_names: set[str] = set()
         if private_project_id is not None:
             with self.db.session() as session:
                 rows = session.scalars(select(File).where(
                     File.project_id == private_project_id, File.origin == ORIGIN_UPLOADED))
-                files = [catalog.page_file(row, name) for row in rows]
+                private = [catalog.page_file(row, name) for row in rows]
+            private_names = {f.filename for f in private}
+            parts.append(render_part(private))
         if upstream is not None:
-            private_names = {f.filename for f in files}
-            files += [self._upstream_page_file(name, f) for f in self._visible(name, upstream.files)
-                      if f.filename not in private_names]
-        files.sort(key=lambda f: f.filename)
-        return ProjectPage(name=name, files=files, stale=stale)
+            if private_names:
+                # Merged (UPSTREAM_MERGE): a private file wins over an upstream one of its name.
+                parts.append(render_part([self._upstream_page_file(name, f)
+                                          for f in self._visible(name, upstream.files)
+                                          if f.filename not in private_names]))
+            else:
+                parts.append(self._upstream_part(name, upstream))
+        return ProjectPage(name=name, stale=stale, parts=tuple(p for p in parts if p.files))
+
+    def _upstream_part(self, name: str, upstream: UpstreamState) -> PagePart:
+        key = (name, upstream.token, self._cooldown_epoch())
+        with self._pages_guard:
+            part = self._upstream_parts.get(key)
+            if part is not None:
+                self._upstream_parts.move_to_end(key)
+                return part
+        part = render_part([self._upstream_page_file(name, f)
+                            for f in self._visible(name, upstream.files)])
+        with self._pages_guard:
+            self._upstream_parts[key] = part
+            while len(self._upstream_parts) > PAGE_CACHE_SIZE:
+                self._upstream_parts.popitem(last=False)
+        return part
 
     def _cooldown_cutoff(self, name: str) -> datetime | None:
         """Upstream files of ``name`` uploaded after this are hidden (COOLDOWN), or None."""

@@ -76,7 +76,8 @@ def test_both_renderings_parse_to_the_same_files():
                        p.yanked_reason or None, p.has_metadata) for p in parsed.packages)
 
     assert summary(html) == summary(from_json)
-    assert html.packages[0].url == "http://index.test/files/demo/demo-1.0-py3-none-any.whl"
+    wheel = next(p for p in html.packages if p.filename == "demo-1.0-py3-none-any.whl")
+    assert wheel.url == "http://index.test/files/demo/demo-1.0-py3-none-any.whl"
 
 
 def test_file_url_quotes_and_is_relative_to_the_page():
