@@ -140,7 +140,8 @@ class Mirror:
             log.warning("upstream-stale project=%s reason=%s", name, exc)
             return replace(self._load(name, stored, cached, time.monotonic()), stale=True)
         if result.files is None:
-            touched = self._touch(name)
+            # With INDEX_TTL=0 nobody reads `checked`: a 304 then costs no database write.
+            touched = self._touch(name) if self.index_ttl > 0 else stored
             if touched is not None:
                 return self._load(name, touched, cached, time.monotonic())
             # The row went away (a 404 seen by another process): ask for the whole page.
