@@ -115,6 +115,9 @@ class UpstreamPage(Base):
     fetched: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: When upstream last confirmed the page (200 or 304).
     checked: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The files pre-rendered for Havarti's own page (a PagePart, as JSON, with the data's
+    #: token), so a fresh process serves a large page without parsing or rendering it.
+    rendered: Mapped[str | None] = mapped_column(Text)
 
 
 class Lease(Base):

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 
 from havarti.config import Settings
 from havarti.db import Database
-from havarti.db.models import ORIGIN_UPLOADED, File, Project
+from havarti.db.models import ORIGIN_UPLOADED, File, Project, UpstreamPage
 from havarti.domain import catalog, json_api
 from havarti.domain.distributions import normalized, read_core_metadata
 from havarti.domain.fetch import Download, Fetcher
@@ -190,22 +190,48 @@ class PackageIndex:
                                           if f.filename not in private_names]))
             else:
                 parts.append(self._upstream_part(name, upstream))
-        return ProjectPage(name=name, stale=stale, parts=tuple(p for p in parts if p.files))
+        return ProjectPage(name=name, stale=stale, parts=tuple(p for p in parts if p.count))
 
     def _upstream_part(self, name: str, upstream: UpstreamState) -> PagePart:
+        """The upstream files rendered: from memory, from the database, or rendered now."""
         key = (name, upstream.token, self._cooldown_epoch())
         with self._pages_guard:
             part = self._upstream_parts.get(key)
             if part is not None:
                 self._upstream_parts.move_to_end(key)
                 return part
-        part = render_part([self._upstream_page_file(name, f)
-                            for f in self._visible(name, upstream.files)])
+
+        def page_files() -> tuple[PageFile, ...]:
+            return tuple(sorted((self._upstream_page_file(name, f)
+                                 for f in self._visible(name, upstream.files)),
+                                key=lambda f: f.filename))
+
+        # The stored rendering holds every upstream file: no use while a cooldown hides some.
+        storable = self._cooldown_cutoff(name) is None
+        part = self._stored_part(name, upstream.token, page_files) if storable else None
+        if part is None:
+            part = render_part(page_files())
+            if storable:
+                self._store_part(name, upstream.token, part)
         with self._pages_guard:
             self._upstream_parts[key] = part
             while len(self._upstream_parts) > PAGE_CACHE_SIZE:
                 self._upstream_parts.popitem(last=False)
         return part
+
+    def _stored_part(self, name: str, token: str,
+                     page_files: Callable[[], tuple[PageFile, ...]]) -> PagePart | None:
+        with self.db.session() as session:
+            stored = session.scalar(select(UpstreamPage.rendered).where(UpstreamPage.name == name))
+        if not stored or not stored.startswith(token + "\n"):
+            return None
+        return PagePart.loads(stored[len(token) + 1:], page_files)
+
+    def _store_part(self, name: str, token: str, part: PagePart) -> None:
+        # Keyed by the token: a page stored for older upstream data is never served.
+        with self.db.session() as session:
+            session.execute(update(UpstreamPage).where(UpstreamPage.name == name)
+                            .values(rendered=f"{token}\n{part.dumps()}"))
 
     def _cooldown_cutoff(self, name: str) -> datetime | None:
         """Upstream files of ``name`` uploaded after this are hidden (COOLDOWN), or None."""

@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property, partial
 
 from sqlalchemy import select
 
@@ -38,12 +40,27 @@ log = logging.getLogger(__name__)
 class UpstreamState:
     """What Havarti knows of a project upstream."""
 
-    files: tuple[UpstreamFile, ...]
+    #: The parsed files, or None while only the stored JSON (``data``) is at hand.
+    parsed: tuple[UpstreamFile, ...] | None
     #: Changes whenever the files change: part of the rendered page's cache key.
     token: str
     stale: bool = False
     #: time.monotonic() of the last answer from upstream (or its equivalent).
     checked_at: float = 0.0
+    #: Reads the stored JSON of the files, when they are not parsed yet.
+    read: Callable[[], str] | None = None
+
+    @cached_property
+    def files(self) -> tuple[UpstreamFile, ...]:
+        # Read and parsed on first use: a page served from its stored rendering never needs them.
+        if self.parsed is not None:
+            return self.parsed
+        return tuple(load_files(self.read() if self.read is not None else "[]"))
+
+    def renewed(self, checked_at: float) -> UpstreamState:
+        """The same files, confirmed current at ``checked_at``; keeps what was parsed."""
+        parsed = self.__dict__.get("files", self.parsed)
+        return UpstreamState(parsed, self.token, False, checked_at, self.read)
 
     def file(self, filename: str) -> UpstreamFile | None:
         for f in self.files:
@@ -169,10 +186,14 @@ class Mirror:
               checked_at: float) -> UpstreamState:
         """The stored page as a state; reuses this process's parsed files when they are current."""
         if cached is not None and cached.token == stored.token:
-            return UpstreamState(cached.files, cached.token, False, checked_at)
+            return cached.renewed(checked_at)
+        return UpstreamState(None, stored.token, False, checked_at,
+                             partial(self._read_data, stored.row_id))
+
+    def _read_data(self, row_id: int) -> str:
         with self.db.session() as session:
-            data = session.scalar(select(UpstreamPage.data).where(UpstreamPage.id == stored.row_id))
-        return UpstreamState(tuple(load_files(data or "[]")), stored.token, False, checked_at)
+            data = session.scalar(select(UpstreamPage.data).where(UpstreamPage.id == row_id))
+        return data or "[]"
 
     def _save(self, name: str, result: UpstreamResult) -> UpstreamState:
         files = result.files or []

@@ -7,8 +7,10 @@ web layer serves those bytes as they are.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from html import escape
 from urllib.parse import quote
 
@@ -40,21 +42,43 @@ class PageFile:
     origin: str = "upstream"
 
 
-@dataclass(frozen=True)
 class PagePart:
     """Files rendered once: a page is a join of its parts, so rebuilding one costs little.
 
     A project page has at most two parts (private files, upstream files); the
-    upstream part is kept per upstream page, so a private upload or a stale
-    flag re-renders nothing of a 5,000-file upstream list.
+    upstream part is kept per upstream page (in memory and in the database), so a
+    private upload, a stale flag or a restart re-renders nothing of a 5,000-file
+    upstream list. ``files`` may be produced on first use.
     """
 
-    files: tuple[PageFile, ...]
-    #: One ``<a>`` line per file.
-    html: str
-    #: The files' JSON objects, comma-separated (no brackets).
-    json: str
-    versions: tuple[str, ...]
+    def __init__(self, html: str, json_entries: str, versions: tuple[str, ...], count: int,
+                 files: tuple[PageFile, ...] | None = None,
+                 load: Callable[[], tuple[PageFile, ...]] | None = None) -> None:
+        #: One ``<a>`` line per file.
+        self.html = html
+        #: The files' JSON objects, comma-separated (no brackets).
+        self.json = json_entries
+        self.versions = versions
+        self.count = count
+        self._files = files
+        self._load = load
+
+    @cached_property
+    def files(self) -> tuple[PageFile, ...]:
+        if self._files is not None:
+            return self._files
+        return self._load() if self._load is not None else ()
+
+    def dumps(self) -> str:
+        """The rendering (not the files) as JSON, for storing."""
+        return json.dumps({"html": self.html, "json": self.json, "versions": self.versions,
+                           "count": self.count})
+
+    @classmethod
+    def loads(cls, data: str, load: Callable[[], tuple[PageFile, ...]]) -> PagePart:
+        stored = json.loads(data)
+        return cls(stored["html"], stored["json"], tuple(stored["versions"]), stored["count"],
+                   load=load)
 
 
 def render_part(files: list[PageFile] | tuple[PageFile, ...]) -> PagePart:
@@ -62,22 +86,23 @@ def render_part(files: list[PageFile] | tuple[PageFile, ...]) -> PagePart:
     html = "".join(_file_html(f) for f in ordered)
     entries = json.dumps([_file_json(f) for f in ordered], separators=(",", ":"))[1:-1]
     versions = tuple(sort_versions({f.version for f in ordered if f.version}))
-    return PagePart(ordered, html, entries, versions)
+    return PagePart(html, entries, versions, len(ordered), files=ordered)
 
 
 @dataclass
 class ProjectPage:
     name: str
-    files: list[PageFile] = field(default_factory=list)
+    parts: tuple[PagePart, ...] = ()
     #: Upstream could not be reached; the page is the last one stored.
     stale: bool = False
-    parts: tuple[PagePart, ...] = ()
 
-    def __post_init__(self) -> None:
-        if not self.parts:
-            self.parts = (render_part(self.files),) if self.files else ()
-        elif not self.files:
-            self.files = [f for part in self.parts for f in part.files]
+    @classmethod
+    def of_files(cls, name: str, files: list[PageFile], stale: bool = False) -> ProjectPage:
+        return cls(name, (render_part(files),) if files else (), stale)
+
+    @property
+    def files(self) -> list[PageFile]:
+        return [f for part in self.parts for f in part.files]
 
     @property
     def versions(self) -> list[str]:

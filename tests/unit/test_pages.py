@@ -23,7 +23,7 @@ WHEN = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 
 
 def page() -> ProjectPage:
-    return ProjectPage(name="demo", files=[
+    return ProjectPage.of_files("demo", [
         PageFile("demo-1.0-py3-none-any.whl", file_url("demo", "demo-1.0-py3-none-any.whl"),
                  {"sha256": "a" * 64}, version="1.0", requires_python=">=3.8,<4",
                  core_metadata={"sha256": "b" * 64}, size=10, upload_time=WHEN),

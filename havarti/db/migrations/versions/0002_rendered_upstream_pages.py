@@ -1,0 +1,24 @@
+"""Store the rendered upstream part of each project page.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25 18:00:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("upstream_pages") as batch:
+        batch.add_column(sa.Column("rendered", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("upstream_pages") as batch:
+        batch.drop_column("rendered")
