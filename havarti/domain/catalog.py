@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -41,8 +43,13 @@ def project_files(session: Session, project: Project) -> list[File]:
     return list(session.scalars(select(File).where(File.project_id == project.id)))
 
 
-def page_file(row: File, project_name: str) -> PageFile:
-    """The page entry of a file Havarti holds."""
+#: What a page entry needs of a file row (select these, not whole ORM objects, for big pages).
+PAGE_COLUMNS = (File.filename, File.sha256, File.version, File.requires_python, File.yanked,
+                File.yanked_reason, File.metadata_sha256, File.size, File.upload_time, File.origin)
+
+
+def page_file(row: Any, project_name: str) -> PageFile:
+    """The page entry of a file Havarti holds (a File, or a row of PAGE_COLUMNS)."""
     return PageFile(
         filename=row.filename,
         url=file_url(project_name, row.filename),

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from html import escape
 from urllib.parse import quote
 
@@ -116,14 +116,18 @@ def file_url(project: str, filename: str, relative_to_page: bool = True) -> str:
     return f"../../{path}" if relative_to_page else f"/{path}"
 
 
-def sort_versions(versions: set[str] | list[str]) -> list[str]:
-    def key(v: str) -> tuple[int, Version | str]:
-        try:
-            return (1, Version(v))
-        except InvalidVersion:
-            return (0, v)
+@lru_cache(maxsize=100_000)
+def _version_key(v: str) -> tuple[int, Version | str]:
+    # Parsing is most of the cost of sorting a big project's versions; a project's
+    # versions are sorted again on every change, so parse each string once.
+    try:
+        return (1, Version(v))
+    except InvalidVersion:
+        return (0, v)
 
-    return sorted(set(versions), key=key)
+
+def sort_versions(versions: set[str] | list[str]) -> list[str]:
+    return sorted(set(versions), key=_version_key)
 
 
 def format_time(value: datetime) -> str:
