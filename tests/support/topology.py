@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from tests.support.server import HavartiServer, clean_env, free_port
+from tests.support.server import HavartiServer, clean_env, free_port, stop_process_group
 
 GUNICORN = [sys.executable, "-m", "gunicorn"]
 T = TypeVar("T")
@@ -81,12 +81,7 @@ class Worker:
             self.process.wait()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process_group(self.process)
         self.process = None
 
     def log(self) -> str:
