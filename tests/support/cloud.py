@@ -23,29 +23,17 @@ from typing import Any
 
 from havarti.config import load_settings
 from havarti.storage import Storage, StorageError, make_storage
-from tests.support.services import SERVICES_ENV, unavailable
+from tests.support.services import service_setting, unavailable
 
 #: HAVARTI_TEST_STORAGE values that need the local Swift.
 CLOUD_BACKENDS = ("s3storage", "swiftstorage", "rackspacestorage")
-
-
-def _setting(key: str) -> str | None:
-    name = "HAVARTI_TEST_" + key
-    if os.environ.get(name):
-        return os.environ[name]
-    if SERVICES_ENV.exists():
-        for line in SERVICES_ENV.read_text().splitlines():
-            found, _, value = line.partition("=")
-            if found.strip() == name and value.strip():
-                return value.strip()
-    return None
 
 
 def swift_settings() -> dict[str, str]:
     """The local Swift's URLs and keys; skip (fail under CI) if it is not running."""
     keys = ("SWIFT_AUTH_URL", "SWIFT_USER", "SWIFT_KEY", "SWIFT_TEMPURL_KEY",
             "S3_ENDPOINT_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_REGION")
-    values = {k: _setting(k) for k in keys}
+    values = {k: service_setting("HAVARTI_TEST_" + k) for k in keys}
     missing = [k for k, v in values.items() if not v]
     if missing:
         unavailable(f"local Swift not configured (no HAVARTI_TEST_{missing[0]} in "
