@@ -165,6 +165,22 @@ class Settings:
                                       "connect/read timeout for upstream, seconds")
     index_ttl: int = setting("INDEX_TTL", 0, _int,
                              "seconds an upstream page is trusted without revalidating")
+    revalidate_wait: float = setting(
+        "REVALIDATE_WAIT", 2.0, _float,
+        "seconds a page request waits for upstream's answer before getting the stored page")
+    not_found_ttl: float = setting("NOT_FOUND_TTL", 10.0, _float,
+                                   "seconds a project upstream does not have is remembered missing")
+    breaker_failures: int = setting(
+        "UPSTREAM_BREAKER_FAILURES", 5, lambda n, r: _int(n, r, 0),
+        "consecutive upstream failures that open the circuit breaker (0: never)")
+    breaker_seconds: float = setting("UPSTREAM_BREAKER_SECONDS", 30.0, _float,
+                                     "seconds the breaker stays open before one probe")
+    page_deadline: float = setting("PAGE_DEADLINE", 30.0, _float,
+                                   "total seconds upstream may take to send one project page")
+    max_upstream_page: int = setting("MAX_UPSTREAM_PAGE", 50 * 2**20, parse_size,
+                                     "largest upstream project page accepted")
+    page_cache_mb: int = setting("PAGE_CACHE_MB", 64, lambda n, r: _int(n, r, 1),
+                                 "memory for cached pages per web process, MB")
     upstream_merge: frozenset[str] = setting("UPSTREAM_MERGE", frozenset(), lambda n, r: _names(r),
                                              "projects whose upstream files are merged with private ones")
     file_miss: str = setting("FILE_MISS", "stream", _choice(FILE_MISS_MODES),

@@ -12,13 +12,17 @@ from havarti.domain.index import PackageIndex
 from havarti.jobs import InProcessRunner, JobRunner
 from havarti.storage import make_storage
 from havarti.upstream import UpstreamClient
+from havarti.upstream.breaker import CircuitBreaker
 
 RunnerFactory = Callable[[Callable[[], PackageIndex]], JobRunner]
 
 
 def build_index(settings: Settings, jobs: JobRunner | None = None) -> PackageIndex:
+    breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_seconds)
+    upstream = UpstreamClient(settings.fallback, settings.upstream_timeout,
+                              settings.max_upstream_page, settings.page_deadline, breaker)
     return PackageIndex(settings, Database(settings.database_url), make_storage(settings),
-                        UpstreamClient(settings.fallback, settings.upstream_timeout), jobs)
+                        upstream, jobs)
 
 
 class IndexHolder:

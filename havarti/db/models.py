@@ -110,13 +110,17 @@ class UpstreamPage(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     etag: Mapped[str | None] = mapped_column(String(512))
     last_modified: Mapped[str | None] = mapped_column(String(128))
-    #: JSON list of upstream files (see havarti.domain.upstream_files).
+    #: sha256 of upstream's bytes (content type and body): the page's identity.
+    digest: Mapped[str | None] = mapped_column(String(64))
+    #: Upstream's body size in bytes.
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    #: JSON list of upstream files (see havarti.upstream.client.dump_files).
     data: Mapped[str] = mapped_column(Text)
     fetched: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: When upstream last confirmed the page (200 or 304).
     checked: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    #: The files pre-rendered for Havarti's own page (a PagePart, as JSON, with the data's
-    #: token), so a fresh process serves a large page without parsing or rendering it.
+    #: The files pre-rendered for Havarti's own page ("<digest>\n" and a PagePart as JSON),
+    #: so a fresh process serves a large page without parsing or rendering it.
     rendered: Mapped[str | None] = mapped_column(Text)
 
 

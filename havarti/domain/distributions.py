@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.parser
+import re
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -51,6 +52,38 @@ def parse_dist_filename(filename: str) -> DistName:
     except (InvalidWheelFilename, InvalidSdistFilename) as exc:
         raise InvalidUpload(f"invalid distribution filename {filename!r}: {exc}") from None
     raise InvalidUpload(f"invalid distribution filename {filename!r}: expected a .whl or .tar.gz")
+
+
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def dist_version(filename: str, project: str) -> str | None:
+    """The version of ``filename`` when it is a wheel or sdist of ``project`` (normalised), else None.
+
+    Cheap by design: it runs for every file of every upstream page.
+    """
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        if len(parts) not in (5, 6):
+            return None
+        name, version = parts[0], parts[1]
+    else:
+        stem = next((filename[: -len(s)] for s in SDIST_SUFFIXES if filename.endswith(s)), None)
+        if stem is None:
+            return None
+        # An sdist's name may hold hyphens: the version starts after the hyphen that ends the name.
+        at = stem.find("-")
+        while at != -1 and (_SEPARATORS.sub("-", stem[:at]).lower() != project
+                            or not stem[at + 1:at + 2].isdigit()):
+            at = stem.find("-", at + 1)
+        if at == -1:
+            return None
+        name, version = stem[:at], stem[at + 1:]
+    # A version starts with a digit (PEP 440): otherwise ``foo-bar-1.0.tar.gz`` would pass as
+    # foo's version "bar-1.0" and let foo's page serve a file of project foo-bar.
+    if not version[:1].isdigit() or _SEPARATORS.sub("-", name).lower() != project:
+        return None
+    return version
 
 
 def same_version(a: str, b: str) -> bool:

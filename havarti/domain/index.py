@@ -10,33 +10,31 @@ import hashlib
 import io
 import logging
 import tempfile
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
 
+from havarti.cache import BoundedCache
 from havarti.config import Settings
 from havarti.db import Database
-from havarti.db.models import ORIGIN_UPLOADED, File, Project, UpstreamPage
+from havarti.db.models import ORIGIN_UPLOADED, File, Project
 from havarti.domain import catalog, json_api
 from havarti.domain.distributions import normalized, read_core_metadata
 from havarti.domain.fetch import Download, Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
 from havarti.domain.pages import (
-    PageFile,
     PagePart,
     ProjectPage,
-    file_url,
     render_html,
     render_index_html,
     render_index_json,
     render_json,
     render_part,
+    render_upstream_part,
 )
 from havarti.domain.uploads import Upload, accept_upload
 from havarti.errors import (
@@ -53,23 +51,35 @@ from havarti.upstream.client import UpstreamClient, UpstreamFile
 
 log = logging.getLogger(__name__)
 
-PAGE_CACHE_SIZE = 1024
 #: last_served is written at most this often per file: a hot file must not cost a write per hit.
 LAST_SERVED_RESOLUTION = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
 class RenderedPage:
-    """A project page, built once and rendered to bytes in both formats."""
+    """A project page, built once per change and rendered to bytes in both formats."""
 
     page: ProjectPage
     html: bytes
     json: bytes
-    etag: str
+    #: Each representation's ETag, from its bytes: the same page has the same tag everywhere.
+    html_etag: str
+    json_etag: str
+    #: Why the page is served without upstream's confirmation, or None.
+    stale_reason: str | None = None
 
     @property
     def stale(self) -> bool:
-        return self.page.stale
+        return self.stale_reason is not None
+
+    @classmethod
+    def of(cls, page: ProjectPage) -> RenderedPage:
+        html, json = render_html(page), render_json(page)
+        return cls(page, html, json, _etag(html), _etag(json))
+
+
+def _etag(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -116,13 +126,15 @@ class PackageIndex:
         self.db = db
         self.storage = storage
         self.upstream = upstream
-        self.mirror = Mirror(db, upstream, settings.index_ttl)
+        cache_bytes = settings.page_cache_mb * 2**20
+        # The budget split: rendered pages are served most; states hold parsed files.
+        self.mirror = Mirror(db, upstream, settings.index_ttl, settings.revalidate_wait,
+                             settings.not_found_ttl, cache_bytes // 2)
         self.fetcher = Fetcher(db, storage, upstream, Path(settings.package_cache) / "spool")
         self.jobs = jobs
-        self._pages: OrderedDict[tuple, RenderedPage] = OrderedDict()
-        #: Upstream files pre-rendered per upstream page (and cooldown minute).
-        self._upstream_parts: OrderedDict[tuple, PagePart] = OrderedDict()
-        self._pages_guard = threading.Lock()
+        #: Keyed by what the page is made of: the private files' serial, the upstream digest.
+        self._pages: BoundedCache[tuple, RenderedPage] = BoundedCache(
+            cache_bytes // 2, lambda r: len(r.html) + len(r.json))
 
     # Pages
 
@@ -151,20 +163,15 @@ class PackageIndex:
                     raise
                 stale = True
         key = (canonical, project.serial if project else -1,
-               upstream.token if upstream else None, stale, self._cooldown_epoch())
-        with self._pages_guard:
-            rendered = self._pages.get(key)
-            if rendered is not None:
-                self._pages.move_to_end(key)
-                return rendered
-        page = self._build_page(canonical, project.id if private and project else None,
-                                upstream, stale)
-        etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
-        rendered = RenderedPage(page, render_html(page), render_json(page), etag)
-        with self._pages_guard:
-            self._pages[key] = rendered
-            while len(self._pages) > PAGE_CACHE_SIZE:
-                self._pages.popitem(last=False)
+               upstream.token if upstream else None, self._cooldown_epoch())
+        rendered = self._pages.get(key)
+        if rendered is None:
+            page = self._build_page(canonical, project.id if private and project else None,
+                                    upstream)
+            rendered = self._pages.put(key, RenderedPage.of(page))
+        if stale:
+            reason = upstream.stale_reason if upstream and upstream.stale else None
+            return replace(rendered, stale_reason=reason or "upstream unreachable")
         return rendered
 
     def _cooldown_epoch(self) -> int | None:
@@ -172,7 +179,7 @@ class PackageIndex:
         return int(time.time() // 60) if self.settings.cooldown else None
 
     def _build_page(self, name: str, private_project_id: int | None,
-                    upstream: UpstreamState | None, stale: bool) -> ProjectPage:
+                    upstream: UpstreamState | None) -> ProjectPage:
         parts: list[PagePart] = []
         private_names: set[str] = set()
         if private_project_id is not None:
@@ -184,55 +191,14 @@ class PackageIndex:
             private_names = {f.filename for f in private}
             parts.append(render_part(private))
         if upstream is not None:
-            if private_names:
+            if private_names or self._cooldown_cutoff(name) is not None:
                 # Merged (UPSTREAM_MERGE): a private file wins over an upstream one of its name.
-                parts.append(render_part([self._upstream_page_file(name, f)
-                                          for f in self._visible(name, upstream.files)
-                                          if f.filename not in private_names]))
+                parts.append(render_upstream_part(name, [
+                    f for f in self._visible(name, upstream.files) if f.filename not in private_names]))
             else:
-                parts.append(self._upstream_part(name, upstream))
-        return ProjectPage(name=name, stale=stale, parts=tuple(p for p in parts if p.count))
-
-    def _upstream_part(self, name: str, upstream: UpstreamState) -> PagePart:
-        """The upstream files rendered: from memory, from the database, or rendered now."""
-        key = (name, upstream.token, self._cooldown_epoch())
-        with self._pages_guard:
-            part = self._upstream_parts.get(key)
-            if part is not None:
-                self._upstream_parts.move_to_end(key)
-                return part
-
-        def page_files() -> tuple[PageFile, ...]:
-            return tuple(sorted((self._upstream_page_file(name, f)
-                                 for f in self._visible(name, upstream.files)),
-                                key=lambda f: f.filename))
-
-        # The stored rendering holds every upstream file: no use while a cooldown hides some.
-        storable = self._cooldown_cutoff(name) is None
-        part = self._stored_part(name, upstream.token, page_files) if storable else None
-        if part is None:
-            part = render_part(page_files())
-            if storable:
-                self._store_part(name, upstream.token, part)
-        with self._pages_guard:
-            self._upstream_parts[key] = part
-            while len(self._upstream_parts) > PAGE_CACHE_SIZE:
-                self._upstream_parts.popitem(last=False)
-        return part
-
-    def _stored_part(self, name: str, token: str,
-                     page_files: Callable[[], tuple[PageFile, ...]]) -> PagePart | None:
-        with self.db.session() as session:
-            stored = session.scalar(select(UpstreamPage.rendered).where(UpstreamPage.name == name))
-        if not stored or not stored.startswith(token + "\n"):
-            return None
-        return PagePart.loads(stored[len(token) + 1:], page_files)
-
-    def _store_part(self, name: str, token: str, part: PagePart) -> None:
-        # Keyed by the token: a page stored for older upstream data is never served.
-        with self.db.session() as session:
-            session.execute(update(UpstreamPage).where(UpstreamPage.name == name)
-                            .values(rendered=f"{token}\n{part.dumps()}"))
+                # Every upstream file, rendered when the mirror stored the page.
+                parts.append(upstream.part)
+        return ProjectPage(name=name, parts=tuple(p for p in parts if p.count))
 
     def _cooldown_cutoff(self, name: str) -> datetime | None:
         """Upstream files of ``name`` uploaded after this are hidden (COOLDOWN), or None."""
@@ -248,14 +214,6 @@ class PackageIndex:
             return list(files)
         # A file without an upload time cannot be judged young: it stays.
         return [f for f in files if f.upload_datetime is None or f.upload_datetime <= cutoff]
-
-    @staticmethod
-    def _upstream_page_file(name: str, f: UpstreamFile) -> PageFile:
-        return PageFile(
-            filename=f.filename, url=file_url(name, f.filename), hashes=f.hashes,
-            version=f.version, requires_python=f.requires_python, yanked=f.yanked,
-            core_metadata=f.core_metadata, size=f.size, upload_time=f.upload_datetime,
-            origin="upstream")
 
     def index(self) -> tuple[bytes, bytes]:
         """The /simple/ page: private and cached projects (HTML, JSON)."""

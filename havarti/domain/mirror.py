@@ -1,220 +1,319 @@
-"""The mirror policy for project pages, in one place.
+"""The mirror policy for upstream project pages, in one place.
 
-- Revalidate with upstream on every request (a conditional request with the
-  stored ETag / Last-Modified: a current page costs one small 304), or trust
-  the stored page for INDEX_TTL seconds.
-- One upstream request per project at a time in a process: requests arriving
-  while it is in flight wait for it and share its answer, failures included.
-- Upstream fails (refused, timeout, 5xx, garbage): serve the last stored page,
-  marked stale, and log it. Nothing stored: raise UpstreamError.
-- Upstream says 404: forget the stored page and raise UpstreamNotFound.
+- Every page request triggers a check with upstream (a conditional request with
+  the stored ETag / Last-Modified), unless INDEX_TTL says the stored page is
+  still trusted. Concurrent requests for one project share one check.
+- A page is identified by a digest of upstream's bytes, not by when it was
+  fetched: a 304, or a 200 with the same bytes (upstreams that send no
+  validators), costs no parse, no database write and no re-render.
+- A request waits for the check at most REVALIDATE_WAIT when a page is stored;
+  then it gets the stored page, marked stale, and the check finishes in the
+  background, so the next request sees its result.
+- Upstream fails (refused, timeout, 5xx, garbage, circuit open): serve the
+  stored page, marked stale, and log it. Nothing stored: raise UpstreamError.
+- Upstream says 404: forget the stored page, remember the miss for
+  NOT_FOUND_TTL seconds (a burst of look-ups costs one request), raise
+  UpstreamNotFound.
+- The mirror is the one owner of a stored page: its files, validators, digest
+  and rendered part are written together, in one transaction.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property, partial
+from functools import cached_property
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
+from havarti.cache import BoundedCache
 from havarti.db import Database
 from havarti.db.models import UpstreamPage
-from havarti.errors import HavartiError, UpstreamError, UpstreamNotFound
+from havarti.domain.pages import PagePart, render_upstream_part
+from havarti.errors import UpstreamError, UpstreamNotFound
 from havarti.upstream.client import (
+    PageResponse,
     UpstreamClient,
     UpstreamFile,
-    UpstreamResult,
     dump_files,
     load_files,
 )
 
 log = logging.getLogger(__name__)
 
+#: Checks running at once in one process (each waits on upstream, not on the CPU).
+CHECK_THREADS = 32
+#: Names remembered as missing upstream, per process.
+MISSING_NAMES = 10_000
+
+
+@dataclass(frozen=True)
+class StoredPage:
+    """Reads a stored page's parts from the database when first needed."""
+
+    db: Database
+    row_id: int
+
+    def data(self) -> str:
+        with self.db.session() as session:
+            return session.scalar(select(UpstreamPage.data)
+                                  .where(UpstreamPage.id == self.row_id)) or "[]"
+
+    def rendered(self, digest: str) -> str | None:
+        """The stored rendering, when it was made from the page with ``digest``."""
+        with self.db.session() as session:
+            stored = session.scalar(select(UpstreamPage.rendered)
+                                    .where(UpstreamPage.id == self.row_id))
+        prefix = digest + "\n"
+        return stored[len(prefix):] if stored and stored.startswith(prefix) else None
+
 
 @dataclass(frozen=True)
 class UpstreamState:
-    """What Havarti knows of a project upstream."""
+    """What Havarti knows of a project upstream: one stored page, identified by its digest."""
 
-    #: The parsed files, or None while only the stored JSON (``data``) is at hand.
-    parsed: tuple[UpstreamFile, ...] | None
-    #: Changes whenever the files change: part of the rendered page's cache key.
-    token: str
-    stale: bool = False
-    #: time.monotonic() of the last answer from upstream (or its equivalent).
-    checked_at: float = 0.0
-    #: Reads the stored JSON of the files, when they are not parsed yet.
-    read: Callable[[], str] | None = None
+    name: str
+    #: sha256 of upstream's bytes: the page's identity, in every process, across restarts.
+    digest: str
+    etag: str | None
+    last_modified: str | None
+    #: time.monotonic() when upstream last confirmed the page (or its equivalent).
+    checked_at: float
+    #: Bytes of the stored page, for the cache's budget.
+    size: int
+    #: Why the page is served without upstream's confirmation, or None when it is current.
+    stale_reason: str | None = None
+    parsed: tuple[UpstreamFile, ...] | None = None
+    prerendered: PagePart | None = None
+    stored: StoredPage | None = field(default=None, compare=False)
+
+    @property
+    def token(self) -> str:
+        return self.digest
+
+    @property
+    def stale(self) -> bool:
+        return self.stale_reason is not None
 
     @cached_property
     def files(self) -> tuple[UpstreamFile, ...]:
         # Read and parsed on first use: a page served from its stored rendering never needs them.
         if self.parsed is not None:
             return self.parsed
-        return tuple(load_files(self.read() if self.read is not None else "[]"))
+        return tuple(load_files(self.stored.data())) if self.stored else ()
 
-    def renewed(self, checked_at: float) -> UpstreamState:
-        """The same files, confirmed current at ``checked_at``; keeps what was parsed."""
-        parsed = self.__dict__.get("files", self.parsed)
-        return UpstreamState(parsed, self.token, False, checked_at, self.read)
+    @cached_property
+    def _by_filename(self) -> dict[str, UpstreamFile]:
+        return {f.filename: f for f in self.files}
 
     def file(self, filename: str) -> UpstreamFile | None:
-        for f in self.files:
-            if f.filename == filename:
-                return f
-        return None
+        return self._by_filename.get(filename)
 
+    @cached_property
+    def part(self) -> PagePart:
+        """Every file rendered for Havarti's page: stored with the page, or rendered now."""
+        if self.prerendered is not None:
+            return self.prerendered
+        stored = self.stored.rendered(self.digest) if self.stored else None
+        if stored is not None:
+            return PagePart.loads(stored, lambda: render_upstream_part(self.name, self.files).files)
+        return render_upstream_part(self.name, self.files)
 
-@dataclass(frozen=True)
-class _Stored:
-    """The stored page's row, without its (possibly large) data."""
+    def _evolve(self, **changes: object) -> UpstreamState:
+        # Keeps what this state already parsed and rendered.
+        kept = {"parsed": self.__dict__.get("files", self.parsed),
+                "prerendered": self.__dict__.get("part", self.prerendered)}
+        values = {**{f: getattr(self, f) for f in self.__dataclass_fields__}, **kept, **changes}
+        return UpstreamState(**values)  # type: ignore[arg-type]
 
-    row_id: int
-    etag: str | None
-    last_modified: str | None
-    fetched: datetime
-    checked: datetime
+    def renewed(self, checked_at: float, etag: str | None, last_modified: str | None) -> UpstreamState:
+        """The same page, confirmed current at ``checked_at``."""
+        return self._evolve(checked_at=checked_at, stale_reason=None, etag=etag,
+                            last_modified=last_modified)
 
-    @property
-    def token(self) -> str:
-        # `fetched` changes exactly when the data does, in whichever process wrote it.
-        return f"{self.row_id}:{self.fetched.timestamp()}"
-
-    def age(self) -> float:
-        return (datetime.now(UTC) - self.checked).total_seconds()
+    def marked_stale(self, reason: str) -> UpstreamState:
+        return self._evolve(stale_reason=reason)
 
 
 class Mirror:
     """Upstream project pages, kept in the database and in this process's memory."""
 
-    def __init__(self, db: Database, upstream: UpstreamClient, index_ttl: int) -> None:
+    def __init__(self, db: Database, upstream: UpstreamClient, index_ttl: int,
+                 revalidate_wait: float = 2.0, not_found_ttl: float = 10.0,
+                 cache_bytes: int = 32 * 2**20,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.db = db
         self.upstream = upstream
         self.index_ttl = index_ttl
-        self._states: dict[str, UpstreamState] = {}
-        self._failures: dict[str, tuple[float, HavartiError]] = {}
-        self._locks: dict[str, threading.Lock] = {}
+        self.revalidate_wait = revalidate_wait
+        self._clock = clock
+        # Parsed files count about twice the page's bytes.
+        self._states: BoundedCache[str, UpstreamState] = BoundedCache(
+            cache_bytes, lambda s: 2 * s.size + 512, clock=clock)
+        self._missing: BoundedCache[str, bool] = BoundedCache(
+            MISSING_NAMES, lambda _: 1, ttl=not_found_ttl, clock=clock)
+        self._checks: dict[str, Future[UpstreamState]] = {}
         self._guard = threading.Lock()
-
-    def _lock(self, name: str) -> threading.Lock:
-        with self._guard:
-            lock = self._locks.get(name)
-            if lock is None:
-                lock = self._locks[name] = threading.Lock()
-            return lock
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
 
     def state(self, name: str, revalidate: bool = True) -> UpstreamState:
-        """The project's upstream files, fresh per the policy above.
+        """The project's upstream page, fresh per the policy above.
 
         ``revalidate=False`` takes any stored page without asking upstream (for
         file requests: the page the client just saw names the file).
         Raises UpstreamNotFound, or UpstreamError when nothing is stored.
         """
-        started = time.monotonic()
-        cached = self._states.get(name)
-        if cached is not None and (not revalidate or self._fresh(cached, started)):
-            return cached
-        with self._lock(name):
-            # Whoever held the lock asked upstream after we arrived: share that answer.
-            failed = self._failures.get(name)
-            if failed is not None and failed[0] >= started:
-                raise failed[1]
-            cached = self._states.get(name)
-            if cached is not None and (not revalidate or cached.checked_at >= started
-                                       or self._fresh(cached, started)):
-                return cached
-            try:
-                state = self._refresh(name, cached, revalidate)
-            except (UpstreamError, UpstreamNotFound) as exc:
-                self._failures[name] = (time.monotonic(), exc)
-                raise
-            self._failures.pop(name, None)
-            self._states[name] = state
-            return state
+        started = self._clock()
+        if self._missing.get(name):
+            raise UpstreamNotFound(f"no project {name!r} upstream")
+        current = self._states.get(name) or self._load(name)
+        if current is not None and (not revalidate or self._fresh(current, started)):
+            return current
+        check = self._check(name)
+        try:
+            return check.result(timeout=self.revalidate_wait if current is not None else None)
+        except FutureTimeout:
+            log.info("upstream-slow project=%s waited=%.1fs", name, self.revalidate_wait)
+            return current.marked_stale(  # type: ignore[union-attr]
+                "upstream is slow; serving the stored page while it is checked")
 
     def _fresh(self, state: UpstreamState, now: float) -> bool:
         return not state.stale and self.index_ttl > 0 and now - state.checked_at < self.index_ttl
 
-    def _refresh(self, name: str, cached: UpstreamState | None, revalidate: bool) -> UpstreamState:
-        stored = self._stored(name)
-        if stored is not None and (not revalidate or 0 <= stored.age() < self.index_ttl):
-            # Trusted for what is left of INDEX_TTL since whoever checked it last.
-            return self._load(name, stored, cached, time.monotonic() - max(stored.age(), 0))
+    def _check(self, name: str) -> Future[UpstreamState]:
+        """The check running for ``name``, or a new one: concurrent requests share it."""
+        with self._guard:
+            check = self._checks.get(name)
+            if check is not None:
+                return check
+            check = self._executor().submit(self._revalidate, name)
+            self._checks[name] = check
+        # Outside the guard: a check already done runs its callback right here.
+        check.add_done_callback(lambda done: self._finished(name, done))
+        return check
+
+    def _finished(self, name: str, check: Future[UpstreamState]) -> None:
+        with self._guard:
+            if self._checks.get(name) is check:
+                del self._checks[name]
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # Made on first use in each process: gunicorn forks after --preload, threads do not follow.
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="revalidate")
+            self._pool_pid = os.getpid()
+        return self._pool
+
+    def _revalidate(self, name: str) -> UpstreamState:
+        current = self._states.get(name) or self._load(name)
         try:
-            result = self.upstream.fetch_project(
-                name, etag=stored.etag if stored else None,
-                last_modified=stored.last_modified if stored else None)
+            response = self.upstream.fetch_project(
+                name, current.etag if current else None, current.last_modified if current else None)
+            if response.not_modified and current is None:
+                response = self.upstream.fetch_project(name)
+            if current is not None and (response.not_modified or response.digest == current.digest):
+                state = self._confirmed(current, response)
+            else:
+                state = self._changed(name, response)
         except UpstreamNotFound:
             self._forget(name)
             raise
         except UpstreamError as exc:
-            if stored is None:
+            if current is None:
                 raise
             log.warning("upstream-stale project=%s reason=%s", name, exc)
-            return replace(self._load(name, stored, cached, time.monotonic()), stale=True)
-        if result.files is None:
-            # With INDEX_TTL=0 nobody reads `checked`: a 304 then costs no database write.
-            touched = self._touch(name) if self.index_ttl > 0 else stored
-            if touched is not None:
-                return self._load(name, touched, cached, time.monotonic())
-            # The row went away (a 404 seen by another process): ask for the whole page.
-            result = self.upstream.fetch_project(name)
-        return self._save(name, result)
+            return current.marked_stale(f"upstream unreachable: {exc}")
+        return self._states.put(name, state)
 
-    def _stored(self, name: str) -> _Stored | None:
+    def _confirmed(self, current: UpstreamState, response: PageResponse) -> UpstreamState:
+        """Upstream has the page we hold: nothing is parsed, written or rendered."""
+        etag = response.etag if not response.not_modified else current.etag
+        last_modified = (response.last_modified if not response.not_modified
+                         else current.last_modified)
+        validators_changed = (etag, last_modified) != (current.etag, current.last_modified)
+        if self.index_ttl > 0 or validators_changed:
+            # Only INDEX_TTL reads `checked`, in other processes; new validators are worth a write.
+            self._touch(current.name, etag, last_modified)
+        return current.renewed(self._clock(), etag, last_modified)
+
+    def _changed(self, name: str, response: PageResponse) -> UpstreamState:
+        stored = self._load(name)
+        if stored is not None and stored.digest == response.digest:
+            # Another process stored these very bytes already.
+            return stored.renewed(self._clock(), response.etag, response.last_modified)
+        files = self.upstream.parse(name, response)
+        return self._save(name, response, files)
+
+    def _load(self, name: str) -> UpstreamState | None:
+        """The stored page's validators and digest; its files and rendering are read lazily."""
         with self.db.session() as session:
             row = session.execute(
                 select(UpstreamPage.id, UpstreamPage.etag, UpstreamPage.last_modified,
-                       UpstreamPage.fetched, UpstreamPage.checked)
+                       UpstreamPage.digest, UpstreamPage.fetched, UpstreamPage.checked,
+                       UpstreamPage.size)
                 .where(UpstreamPage.name == name)).first()
-        return None if row is None else _Stored(*row)
+        if row is None:
+            return None
+        age = max((datetime.now(UTC) - row.checked).total_seconds(), 0.0)
+        # Rows stored before pages had digests get one from their row and time: any new
+        # answer from upstream then counts as a change, once.
+        digest = row.digest or f"row-{row.id}-{row.fetched.timestamp()}"
+        return UpstreamState(name, digest, row.etag, row.last_modified,
+                             # Trusted for what is left of INDEX_TTL since whoever checked it last.
+                             checked_at=self._clock() - age, size=row.size or 0,
+                             stored=StoredPage(self.db, row.id))
 
-    def _touch(self, name: str) -> _Stored | None:
-        """Record a 304: the stored page is current as of now."""
+    def _touch(self, name: str, etag: str | None, last_modified: str | None) -> None:
         with self.db.session() as session:
-            row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
-            if row is None:
-                return None
-            row.checked = datetime.now(UTC)
-            return _Stored(row.id, row.etag, row.last_modified, row.fetched, row.checked)
+            session.execute(update(UpstreamPage).where(UpstreamPage.name == name).values(
+                checked=datetime.now(UTC), etag=etag, last_modified=last_modified))
 
-    def _load(self, name: str, stored: _Stored, cached: UpstreamState | None,
-              checked_at: float) -> UpstreamState:
-        """The stored page as a state; reuses this process's parsed files when they are current."""
-        if cached is not None and cached.token == stored.token:
-            return cached.renewed(checked_at)
-        return UpstreamState(None, stored.token, False, checked_at,
-                             partial(self._read_data, stored.row_id))
-
-    def _read_data(self, row_id: int) -> str:
-        with self.db.session() as session:
-            data = session.scalar(select(UpstreamPage.data).where(UpstreamPage.id == row_id))
-        return data or "[]"
-
-    def _save(self, name: str, result: UpstreamResult) -> UpstreamState:
-        files = result.files or []
+    def _save(self, name: str, response: PageResponse, files: list[UpstreamFile]) -> UpstreamState:
+        part = render_upstream_part(name, files)
+        values = {"data": dump_files(files), "digest": response.digest, "etag": response.etag,
+                  "last_modified": response.last_modified, "size": len(response.body),
+                  "rendered": f"{response.digest}\n{part.dumps()}"}
         now = datetime.now(UTC)
-        with self.db.session() as session:
-            row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
-            if row is None:
-                row = UpstreamPage(name=name, data="[]")
-                session.add(row)
-            row.data = dump_files(files)
-            row.etag = result.etag
-            row.last_modified = result.last_modified
-            row.fetched = row.checked = now
-            session.flush()
-            stored = _Stored(row.id, row.etag, row.last_modified, row.fetched, row.checked)
-        log.info("upstream-fetched project=%s files=%d", name, len(files))
-        return UpstreamState(tuple(files), stored.token, False, time.monotonic())
+        for attempt in range(2):
+            try:
+                with self.db.session() as session:
+                    row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
+                    if row is None:
+                        row = UpstreamPage(name=name)
+                        session.add(row)
+                    for key, value in values.items():
+                        setattr(row, key, value)
+                    row.fetched = row.checked = now
+                    session.flush()
+                    row_id = row.id
+                break
+            except IntegrityError:
+                # Another process inserted the row at the same moment: update theirs.
+                if attempt:
+                    raise
+        log.info("upstream-fetched project=%s files=%d bytes=%d", name, len(files),
+                 len(response.body))
+        return UpstreamState(name, response.digest, response.etag, response.last_modified,
+                             self._clock(), len(response.body), parsed=tuple(files),
+                             prerendered=part, stored=StoredPage(self.db, row_id))
 
     def _forget(self, name: str) -> None:
-        self._states.pop(name, None)
+        self._states.pop(name)
+        self._missing.put(name, True)
         with self.db.session() as session:
             row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
             if row is not None:
                 session.delete(row)
+
+    def close(self) -> None:
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown(wait=False, cancel_futures=True)

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from html import escape
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from packaging.version import InvalidVersion, Version
+
+if TYPE_CHECKING:
+    from havarti.upstream.client import UpstreamFile
 
 #: PEP 700 (size, upload-time, versions) raised the simple API to 1.1.
 API_VERSION = "1.1"
@@ -87,6 +91,19 @@ def render_part(files: list[PageFile] | tuple[PageFile, ...]) -> PagePart:
     entries = json.dumps([_file_json(f) for f in ordered], separators=(",", ":"))[1:-1]
     versions = tuple(sort_versions({f.version for f in ordered if f.version}))
     return PagePart(html, entries, versions, len(ordered), files=ordered)
+
+
+def upstream_page_file(project: str, f: UpstreamFile) -> PageFile:
+    """An upstream file as Havarti's page lists it: at Havarti's own URL."""
+    return PageFile(
+        filename=f.filename, url=file_url(project, f.filename), hashes=f.hashes,
+        version=f.version, requires_python=f.requires_python, yanked=f.yanked,
+        core_metadata=f.core_metadata, size=f.size, upload_time=f.upload_datetime,
+        origin="upstream")
+
+
+def render_upstream_part(project: str, files: list[UpstreamFile] | tuple[UpstreamFile, ...]) -> PagePart:
+    return render_part([upstream_page_file(project, f) for f in files])
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""The upstream index adapter: one pooled HTTP client, pages parsed with pypi-simple."""
+"""The upstream index adapter: one pooled HTTP client; pages read bounded, identified by digest."""
 
-from havarti.upstream.client import UpstreamClient, UpstreamFile, UpstreamResult
+from havarti.upstream.client import PageResponse, UpstreamClient, UpstreamFile
 
-__all__ = ["UpstreamClient", "UpstreamFile", "UpstreamResult"]
+__all__ = ["PageResponse", "UpstreamClient", "UpstreamFile"]

@@ -15,8 +15,8 @@ bp = Blueprint("simple", __name__)
 JSON = "application/vnd.pypi.simple.v1+json"
 
 
-def _negotiated(html: bytes, json: bytes, etag: str | None = None,
-                stale: bool = False) -> Response:
+def _negotiated(html: bytes, json: bytes, etags: tuple[str, str] | None = None,
+                stale_reason: str | None = None) -> Response:
     media_type = choose_format(request)
     if media_type is None:
         return one_line(406, f"acceptable formats: {JSON}, application/vnd.pypi.simple.v1+html, text/html")
@@ -24,12 +24,14 @@ def _negotiated(html: bytes, json: bytes, etag: str | None = None,
     response = Response(body, content_type=f"{media_type}; charset=utf-8" if media_type != JSON
                         else media_type)
     response.headers["Vary"] = "Accept"
-    if etag:
-        # One ETag per representation: pip's HTTP cache revalidates with it.
-        response.set_etag(f"{etag.strip(chr(34))}-{'j' if media_type == JSON else 'h'}")
+    if etags:
+        # One ETag per representation, from its bytes: pip's HTTP cache revalidates with it.
+        response.set_etag(etags[1] if media_type == JSON else etags[0])
         response.headers["Cache-Control"] = "max-age=0, must-revalidate"
-    if stale:
-        response.headers["X-Havarti-Stale"] = "upstream unreachable; serving the last stored page"
+    if stale_reason:
+        # One printable line: the reason may quote upstream's own error text.
+        response.headers["X-Havarti-Stale"] = " ".join(stale_reason.split())[:300].encode(
+            "ascii", "replace").decode()
     return response.make_conditional(request)
 
 
@@ -50,7 +52,8 @@ def project(project: str) -> Response:
     if canonical != project:
         return _redirect_to(canonical)
     page = context.index().project_page(canonical)
-    return _negotiated(page.html, page.json, page.etag, page.stale)
+    return _negotiated(page.html, page.json, (page.html_etag, page.json_etag),
+                       page.stale_reason)
 
 
 def _redirect_to(canonical: str) -> Response:

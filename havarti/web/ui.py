@@ -158,7 +158,7 @@ def _listing(rendered: RenderedPage, cached: frozenset[str]) -> Listing:
     # 5,000 rows take longer than a page may: render them once per change, not per request.
     cache: browse.LRU[tuple[str, frozenset[str]], Listing] = _extension(
         "havarti_listings", lambda: browse.LRU(64))
-    key = (rendered.etag, cached)
+    key = (rendered.json_etag, cached)
     listing = cache.get(key)
     if listing is None:
         releases = browse.releases(rendered.page)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import event
 
 from havarti.db import Database
 from havarti.domain.mirror import Mirror
 from havarti.errors import UpstreamError, UpstreamNotFound
-from havarti.upstream.client import UpstreamFile, UpstreamResult
+from havarti.upstream.client import PageResponse, UpstreamFile
 
 
 def upstream_file(filename: str) -> UpstreamFile:
@@ -20,32 +23,52 @@ def upstream_file(filename: str) -> UpstreamFile:
 
 
 class FakeUpstream:
-    """The UpstreamClient's page interface: serves ``files`` with an ETag, or fails as told."""
+    """The UpstreamClient's page interface: serves ``files``, with an ETag unless told not to."""
 
     def __init__(self) -> None:
         self.files: list[UpstreamFile] = [upstream_file("demo-1.0.tar.gz")]
         self.failure: Exception | None = None
+        self.validators = True
         self.requests: list[str | None] = []  # the If-None-Match of each request
+        self.parsed = 0
         self.gate: threading.Event | None = None
         self.entered = threading.Event()
 
     @property
+    def body(self) -> bytes:
+        return json.dumps([f.filename for f in self.files]).encode()
+
+    @property
     def etag(self) -> str:
-        return '"' + ",".join(f.filename for f in self.files) + '"'
+        return '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
 
     def fetch_project(self, name: str, etag: str | None = None,
-                      last_modified: str | None = None) -> UpstreamResult:
+                      last_modified: str | None = None) -> PageResponse:
         self.requests.append(etag)
         self.entered.set()
         if self.gate is not None:
             self.gate.wait(10)
         if self.failure is not None:
             raise self.failure
-        if etag == self.etag:
-            return UpstreamResult(None, etag, last_modified)
-        return UpstreamResult(list(self.files), self.etag, None)
+        if self.validators and etag == self.etag:
+            return PageResponse(True, etag, last_modified)
+        return PageResponse(False, self.etag if self.validators else None, None, self.body,
+                            "application/vnd.pypi.simple.v1+json", "https://upstream.invalid/",
+                            hashlib.sha256(self.body).hexdigest())
+
+    def parse(self, name: str, page: PageResponse) -> list[UpstreamFile]:
+        self.parsed += 1
+        return list(self.files)
 
 
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
@@ -54,11 +77,28 @@ def upstream() -> FakeUpstream:
 
 
 @pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
 def make_mirror(db: Database, upstream: FakeUpstream) -> Callable[..., Mirror]:
     """A Mirror: one per web process in real life; several may share the database."""
-    def make(index_ttl: int = 0) -> Mirror:
-        return Mirror(db, upstream, index_ttl)  # type: ignore[arg-type]
+    def make(index_ttl: int = 0, **options: object) -> Mirror:
+        return Mirror(db, upstream, index_ttl, **options)  # type: ignore[arg-type]
     return make
+
+
+def count_writes(db: Database) -> list[str]:
+    """Every INSERT, UPDATE or DELETE the database is sent from now on."""
+    writes: list[str] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(statement)
+
+    return writes
 
 
 def filenames(mirror: Mirror, name: str = "demo") -> list[str]:
@@ -93,13 +133,17 @@ def test_a_200_replaces_the_page(make_mirror, upstream):
     assert filenames(make_mirror()) == ["demo-1.0.tar.gz", "demo-2.0.tar.gz"]
 
 
-def test_a_304_in_one_process_brings_another_processs_page_up_to_date(make_mirror, upstream):
+def test_a_process_behind_another_takes_the_stored_page_without_parsing(make_mirror, upstream):
     behind, ahead = make_mirror(), make_mirror()
     assert filenames(behind) == ["demo-1.0.tar.gz"]
     upstream.files.append(upstream_file("demo-2.0.tar.gz"))
     assert len(filenames(ahead)) == 2
-    # `behind` revalidates with the stored (new) ETag, gets a 304, and must not keep its old files.
+    parsed = upstream.parsed
+    # `behind` gets the new bytes, finds them stored already (same digest): no second parse.
     assert filenames(behind) == ["demo-1.0.tar.gz", "demo-2.0.tar.gz"]
+    assert upstream.parsed == parsed
+    # From then on it revalidates with the new ETag.
+    behind.state("demo")
     assert upstream.requests[-1] == upstream.etag
 
 
@@ -196,3 +240,78 @@ def test_concurrent_requests_share_one_failure(make_mirror, upstream):
     # A later request asks again.
     upstream.gate, upstream.failure = None, None
     assert filenames(mirror) == ["demo-1.0.tar.gz"]
+
+
+def test_an_unchanged_200_without_validators_costs_no_parse_and_no_write(make_mirror, upstream, db):
+    upstream.validators = False
+    mirror = make_mirror()
+    first = mirror.state("demo")
+    writes = count_writes(db)
+    parsed = upstream.parsed
+    for _ in range(3):
+        again = mirror.state("demo")
+    assert upstream.requests == [None] * 4  # nothing to send a conditional request with
+    assert upstream.parsed == parsed
+    assert writes == []
+    # The identity comes from the bytes: the same in another process, and across restarts.
+    assert again.token == first.token == make_mirror().state("demo").token
+
+
+def test_a_changed_200_without_validators_shows_on_the_next_request(make_mirror, upstream):
+    upstream.validators = False
+    mirror = make_mirror()
+    first = mirror.state("demo")
+    upstream.files.append(upstream_file("demo-2.0.tar.gz"))
+    second = mirror.state("demo")
+    assert [f.filename for f in second.files] == ["demo-1.0.tar.gz", "demo-2.0.tar.gz"]
+    assert second.token != first.token
+
+
+def test_a_slow_upstream_gets_the_stored_page_within_revalidate_wait(make_mirror, upstream):
+    mirror = make_mirror(revalidate_wait=0.2)
+    mirror.state("demo")
+    upstream.files.append(upstream_file("demo-2.0.tar.gz"))
+    upstream.gate = threading.Event()
+    started = time.monotonic()
+    state = mirror.state("demo")
+    assert time.monotonic() - started < 2
+    assert state.stale and "slow" in (state.stale_reason or "")
+    assert [f.filename for f in state.files] == ["demo-1.0.tar.gz"]
+    # The check goes on in the background; once upstream answers, the next request sees it.
+    upstream.gate.set()
+    for _ in range(100):
+        if len(mirror._checks) == 0:
+            break
+        time.sleep(0.02)
+    upstream.gate = None
+    assert filenames(mirror) == ["demo-1.0.tar.gz", "demo-2.0.tar.gz"]
+
+
+def test_a_slow_upstream_with_nothing_stored_is_waited_for(make_mirror, upstream):
+    mirror = make_mirror(revalidate_wait=0.05)
+    upstream.gate = threading.Event()
+    threading.Timer(0.3, upstream.gate.set).start()
+    state = mirror.state("demo")
+    assert not state.stale and [f.filename for f in state.files] == ["demo-1.0.tar.gz"]
+
+
+def test_a_missing_project_is_remembered_for_not_found_ttl(make_mirror, upstream, clock):
+    upstream.failure = UpstreamNotFound("no project 'ghost' upstream")
+    mirror = make_mirror(not_found_ttl=10, clock=clock)
+    for _ in range(5):
+        with pytest.raises(UpstreamNotFound):
+            mirror.state("ghost")
+    assert len(upstream.requests) == 1
+    clock.now += 11
+    upstream.failure = None
+    assert filenames(mirror, "ghost") == ["demo-1.0.tar.gz"]
+    assert len(upstream.requests) == 2
+
+
+def test_per_process_state_is_bounded_in_bytes(make_mirror, upstream):
+    mirror = make_mirror(cache_bytes=10_000)
+    for i in range(200):
+        mirror.state(f"project-{i}")
+    assert mirror._states.size <= 10_000
+    assert 0 < len(mirror._states) < 200
+    assert not mirror._checks  # finished checks leave nothing behind

@@ -30,8 +30,8 @@ def test_a_new_process_serves_the_stored_rendering(upstream: FakeIndex, tmp_path
     second = fresh_index(upstream, tmp_path)
     again = second.project_page("stored")
     # Served from the stored rendering: the files were never parsed in this process.
-    assert second.mirror._states["stored"].parsed is None
-    assert "files" not in vars(second.mirror._states["stored"])
+    assert second.mirror._states.get("stored").parsed is None
+    assert "files" not in vars(second.mirror._states.get("stored"))
     assert again.html == page.html and again.json == page.json
     # The file records are still there when something asks for them (the UI, prefetch).
     assert sorted(f.version for f in again.page.files) == ["1.0", "1.1"]
