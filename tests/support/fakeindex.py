@@ -45,6 +45,10 @@ class FakeIndex:
     hang_seconds: float = 30.0
     html_only: bool = False
     file_delay: float = 0.0
+    #: Send ETag and answer If-None-Match (False: like gateways that send no validators).
+    validators: bool = True
+    #: Seconds a project page takes to answer (a slow upstream, not a dead one).
+    page_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: Open client connections, closed by down() too: a kept-alive one must not outlive an outage.
     connections: set[socket.socket] = field(default_factory=set)
@@ -226,6 +230,14 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def do_HEAD(self) -> None:  # noqa: N802
+        with self.fake.lock:
+            self.fake.fetches[f"head:{self.path}"] += 1
+        if self.fake.mode != "up":
+            self._send(503, b"")
+            return
+        self._send(200, b"", "text/html")
+
     def do_GET(self) -> None:  # noqa: N802
         fake = self.fake
         parts = [p for p in self.path.split("?")[0].split("/") if p]
@@ -235,10 +247,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.mode == "error":
             self._send(503, b"upstream is having a bad day")
             return
+        if not parts or parts == ["simple"]:
+            with fake.lock:
+                fake.fetches["root"] += 1
+            names = "".join(f'<a href="{n}/">{n}</a>' for n in sorted(fake.projects))
+            self._send(200, f"<html><body>{names}</body></html>".encode(), "text/html")
+            return
         if len(parts) == 2 and parts[0] == "simple":
             name = canonicalize_name(parts[1])
             with fake.lock:
                 fake.fetches[f"page:{name}"] += 1
+            if fake.page_delay:
+                time.sleep(fake.page_delay)
             if fake.mode == "garbage":
                 self._send(200, b"\x00\xff{not json", "application/vnd.pypi.simple.v1+json")
                 return
@@ -246,7 +266,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, b"no such project")
                 return
             etag = fake.etag(name)
-            if self.headers.get("If-None-Match") == etag:
+            validators = {"ETag": etag} if fake.validators else {}
+            if fake.validators and self.headers.get("If-None-Match") == etag:
                 with fake.lock:
                     fake.fetches[f"page304:{name}"] += 1
                 self.send_response(304)
@@ -256,9 +277,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if not fake.html_only and "json" in (self.headers.get("Accept") or ""):
                 self._send(200, fake.page_json(name), "application/vnd.pypi.simple.v1+json",
-                           {"ETag": etag})
+                           validators)
             else:
-                self._send(200, fake.page_html(name), "text/html", {"ETag": etag})
+                self._send(200, fake.page_html(name), "text/html", validators)
             return
         if len(parts) == 3 and parts[0] == "files":
             name, filename = canonicalize_name(parts[1]), parts[2]

@@ -111,13 +111,15 @@ def test_metrics_count_routes_and_cache_results(web, upstream):
     assert value(r"havarti_job_queue_depth") >= 0
 
 
-def test_ready_names_the_failing_check(web, upstream):
-    assert web.client.get("/ready").status_code == 200
+def test_ready_names_the_failing_check_and_no_paths(tmp_path, upstream):
     upstream.down()
+    web = make_webapp(tmp_path / "data", upstream.url)
     response = web.client.get("/ready")
     assert response.status_code == 503
     checks = response.get_json()["checks"]
     assert checks["upstream"]["ok"] is False and checks["database"]["ok"] is True
+    # Open to anyone: no file paths, no upstream or database URLs.
+    assert str(tmp_path) not in response.text and "127.0.0.1" not in response.text
 
 
 def test_request_log_is_one_key_value_line(tmp_path, upstream, caplog):
