@@ -191,11 +191,12 @@ def _page_json(project: str, entries: list[Entry]) -> str:
 NGINX_CONF = """\
 {user}
 worker_processes 2;
-pid {work}/nginx.pid;
+pid {work}/nginx-{port}.pid;
 error_log {work}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
+    {validators}
     sendfile on;
     tcp_nopush on;
     keepalive_requests 1000000;
@@ -232,8 +233,10 @@ http {{
 class Nginx:
     """nginx on a loopback port serving ``www`` (2 workers, like Havarti's 2 web processes)."""
 
-    def __init__(self, www: Path, work: Path, port: int) -> None:
+    def __init__(self, www: Path, work: Path, port: int, validators: bool = True) -> None:
         self.www, self.work, self.port = www, work, port
+        #: False: no ETag, no Last-Modified, no 304s, like many gateways and mirrors.
+        self.validators = validators
         self.process: subprocess.Popen | None = None
 
     @property
@@ -247,10 +250,11 @@ class Nginx:
 
     def start(self) -> Nginx:
         (self.work / "nginx-tmp").mkdir(parents=True, exist_ok=True)
-        conf = self.work / "nginx.conf"
+        conf = self.work / f"nginx-{self.port}.conf"
         conf.write_text(NGINX_CONF.format(
             user="user root;" if os.geteuid() == 0 else "", work=self.work, www=self.www,
-            port=self.port, json_type=JSON_TYPE))
+            port=self.port, json_type=JSON_TYPE,
+            validators="" if self.validators else "etag off; if_modified_since off;"))
         self.process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.work),
                                          "-g", "daemon off;"], start_new_session=True)
         deadline = time.monotonic() + 10

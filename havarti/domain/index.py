@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from havarti.cache import BoundedCache
 from havarti.config import Settings
@@ -51,6 +51,8 @@ from havarti.upstream.client import UpstreamClient, UpstreamFile
 
 log = logging.getLogger(__name__)
 
+_PROJECT_ROW = select(Project.id, Project.serial, Project.private).where(
+    Project.name == bindparam("name"))
 #: last_served is written at most this often per file: a hot file must not cost a write per hit.
 LAST_SERVED_RESOLUTION = timedelta(minutes=10)
 
@@ -144,10 +146,7 @@ class PackageIndex:
         Raises NotFound, or UpstreamError when upstream fails and nothing is stored.
         """
         canonical = normalized(name)
-        with self.db.session() as session:
-            project = session.execute(
-                select(Project.id, Project.serial, Project.private)
-                .where(Project.name == canonical)).first()
+        project = self.db.first(_PROJECT_ROW, name=canonical)
         private = project is not None and project.private
         upstream: UpstreamState | None = None
         stale = False

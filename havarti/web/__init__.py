@@ -24,6 +24,8 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     app.extensions["havarti"] = holder or IndexHolder(settings)
     logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO,
                         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+    # httpx logs every request at INFO: one line per upstream request is noise, and costs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     if settings.read_auth:
         @app.before_request
