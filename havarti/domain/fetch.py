@@ -61,6 +61,8 @@ class Download:
     cond: threading.Condition = field(default_factory=threading.Condition)
     written: int = 0
     state: str = "running"  # running | done | failed | elsewhere
+    #: The bytes matched the index: clients may have the last one, whatever storage does next.
+    verified: bool = False
     error: str | None = None
     #: What made it fail, raised again to clients that have not been answered yet.
     failure: Exception | None = None
@@ -68,7 +70,7 @@ class Download:
 
     def readable(self) -> int:
         """Bytes a client may be sent now: all but the last until verified."""
-        if self.state == "done":
+        if self.verified or self.state == "done":
             return self.written
         return max(0, self.written - 1)
 
@@ -119,6 +121,18 @@ class Fetcher:
             raise failure
         return download, self._read(download, handle)
 
+    def wait(self, timeout: float) -> bool:
+        """Wait until this process's downloads have finished (stored or failed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._guard:
+                running = list(self._downloads.values())
+            if not running:
+                return True
+            with running[0].cond:
+                running[0].cond.wait(timeout=0.05)
+        return False
+
     def fetch(self, project: str, file: UpstreamFile) -> File:
         """Download synchronously (jobs, prefetch); return the cached row."""
         download, _ = self._join(project, file, read=False)
@@ -149,11 +163,11 @@ class Fetcher:
                         break
                     sent += len(data)
                     yield data
-                if state == "failed":
+                if state == "failed" and not download.verified:
                     # After what was readable (never the last byte): the response has
                     # started, and only a short body tells the client it is bad.
                     raise DownloadFailed(download.error or "download failed")
-                if state == "done" and sent >= download.written:
+                if (download.verified or state == "done") and sent >= download.written:
                     return
 
     def _from_storage(self, file: UpstreamFile, offset: int) -> Iterator[bytes]:
@@ -213,9 +227,12 @@ class Fetcher:
                     self._renew(file.filename)
                     last_renew = time.monotonic()
             hasher.verify()
+        # Verified: clients get their last byte now, not after the storage write below.
+        with download.cond:
+            download.verified = True
+            download.cond.notify_all()
         key = storage_key(file.sha256, file.filename)
-        with open(download.spool, "rb") as spooled:
-            self.storage.write(key, spooled, hasher.size)
+        self.storage.adopt(key, download.spool, hasher.size)
         row = self._record(download.project, file, key, hasher)
         log.info("fetched project=%s file=%s bytes=%d seconds=%.3f", download.project,
                  file.filename, hasher.size, time.monotonic() - started)

@@ -6,6 +6,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 CHUNK = 1 << 20
@@ -42,6 +43,11 @@ class Storage(ABC):
     @abstractmethod
     def write(self, key: str, stream: Readable, size: int | None = None) -> int:
         """Store everything ``stream`` yields under ``key``; return the byte count."""
+
+    def adopt(self, key: str, path: Path, size: int) -> None:
+        """Store the finished local file ``path`` under ``key``; it may be moved, not copied."""
+        with open(path, "rb") as spooled:
+            self.write(key, spooled, size)
 
     @abstractmethod
     def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:

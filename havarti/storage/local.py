@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +60,25 @@ class LocalStorage(Storage):
             raise
         _fsync_dir(final.parent)
         return reader.count
+
+    def adopt(self, key: str, path: Path, size: int) -> None:
+        # A download's spool is already on this disk: a hard link, not a second copy of the
+        # bytes (readers still reading the spool by its name keep it).
+        final = self._path(key)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            with open(path, "rb") as spooled:
+                os.fsync(spooled.fileno())
+            tmp = self.tmp / f"l-{os.getpid()}-{threading.get_ident()}-{path.name}"
+            os.link(path, tmp)
+            os.replace(tmp, final)
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                super().adopt(key, path, size)  # no hard links here: copy
+                return
+            raise StorageError(f"local storage: {exc.strerror}") from None
+        _fsync_dir(final.parent)
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         try:

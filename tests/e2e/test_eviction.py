@@ -58,6 +58,10 @@ def fetch(server: HavartiServer, project: str, filename: str) -> bytes:
     response = httpx.get(f"{server.url}/files/{project}/{filename}", follow_redirects=True,
                          timeout=30)
     assert response.status_code == 200, response.text
+    # The client has its bytes before the storage write and the row: wait for them.
+    deadline = time.monotonic() + 10
+    while not rows(server).get(filename) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return response.content
 
 

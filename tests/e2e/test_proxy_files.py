@@ -23,6 +23,7 @@ from tests.support.proxy import (
     running,
     stored_objects,
     stored_rows,
+    wait_stored,
 )
 from tests.support.server import HavartiServer
 
@@ -56,7 +57,7 @@ def test_corrupt_upstream_file_fails_installs_and_is_never_stored(server, upstre
     result, target = clients.uv_install(server.index_url, "tampered")
     assert result.returncode == 0, result.stderr
     assert installed_version(target, "tampered") == "1.0"
-    assert stored_rows(server, wheel.filename) == 1
+    assert wait_stored(server, wheel.filename) == 1
     assert [p.read_bytes() for p in stored_objects(server, wheel.filename)] == [wheel.data]
 
 
@@ -84,7 +85,7 @@ def test_upstream_fault_mid_file_cuts_the_client_short(server, upstream, fault):
     response = httpx.get(file_url(server, project, wheel.filename))
     assert response.status_code == 200
     assert response.content == wheel.data
-    assert stored_rows(server, wheel.filename) == 1
+    assert wait_stored(server, wheel.filename) == 1
 
 
 @pytest.mark.parametrize(("outage", "status"), [("refused", 502), ("hang", 504), ("error", 502)])
@@ -132,7 +133,7 @@ def test_sixteen_clients_of_one_uncached_file_share_one_download(server, upstrea
     assert len(bodies) == 16
     assert {hashlib.sha256(body).hexdigest() for body in bodies} == {wheel.sha256}
     assert upstream.fetch_count(wheel.filename) <= 2
-    assert stored_rows(server, wheel.filename) == 1
+    assert wait_stored(server, wheel.filename) == 1
 
 
 def test_metadata_files_are_proxied_verified_and_kept(server, upstream):

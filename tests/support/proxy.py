@@ -102,6 +102,17 @@ def stored_rows(server: HavartiServer, filename: str) -> int:
         return db.execute("SELECT count(*) FROM files WHERE filename = ?", (filename,)).fetchone()[0]
 
 
+def wait_stored(server: HavartiServer, filename: str, timeout: float = 10) -> int:
+    """Rows held for ``filename`` once stored: a client has its verified bytes before the
+    storage write and the row (they are off the request path), so a test waits for them."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (rows := stored_rows(server, filename)) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return rows
+
+
 def stored_objects(server: HavartiServer, filename: str) -> list[Path]:
     """Objects in local storage named ``filename`` (temporary files aside)."""
     from tests.support.cloud import cloud_objects_named

@@ -47,11 +47,12 @@ class WebApp:
 
 
     def download(self, path: str) -> bytes:
-        """GET a file to its end (a miss is stored only once the client has read it all)."""
+        """GET a file to its end, and wait until a miss is stored (that follows the client's last byte)."""
         response = self.client.get(path)
         assert response.status_code == 200, response.text
         data = response.get_data()
         response.close()
+        assert self.index.fetcher.wait(10)
         return data
 
 
