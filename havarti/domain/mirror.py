@@ -41,6 +41,7 @@ from havarti.domain.pages import PagePart, render_upstream_part
 from havarti.errors import UpstreamError, UpstreamNotFound
 from havarti.upstream.client import (
     PageResponse,
+    ParsedPage,
     UpstreamClient,
     UpstreamFile,
     dump_files,
@@ -250,8 +251,7 @@ class Mirror:
         if stored is not None and stored.digest == response.digest:
             # Another process stored these very bytes already.
             return stored.renewed(self._clock(), response.etag, response.last_modified)
-        files = self.upstream.parse(name, response)
-        return self._save(name, response, files)
+        return self._save(name, response, self.upstream.parse(name, response))
 
     def _load(self, name: str) -> UpstreamState | None:
         """The stored page's validators and digest; its files and rendering are read lazily."""
@@ -277,8 +277,9 @@ class Mirror:
             session.execute(update(UpstreamPage).where(UpstreamPage.name == name).values(
                 checked=datetime.now(UTC), etag=etag, last_modified=last_modified))
 
-    def _save(self, name: str, response: PageResponse, files: list[UpstreamFile]) -> UpstreamState:
-        part = render_upstream_part(name, files)
+    def _save(self, name: str, response: PageResponse, parsed: ParsedPage) -> UpstreamState:
+        files = parsed.files
+        part = render_upstream_part(name, files, parsed.versions)
         values = {"data": dump_files(files), "digest": response.digest, "etag": response.etag,
                   "last_modified": response.last_modified, "size": len(response.body),
                   "rendered": f"{response.digest}\n{part.dumps()}"}

@@ -7,7 +7,8 @@ web layer serves those bytes as they are.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
@@ -15,6 +16,7 @@ from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+import msgspec
 from packaging.version import InvalidVersion, Version
 
 if TYPE_CHECKING:
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 API_VERSION = "1.1"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
+#: Characters quote() leaves alone in a filename.
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+_json_encoder = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True)
@@ -85,25 +90,32 @@ class PagePart:
                    load=load)
 
 
-def render_part(files: list[PageFile] | tuple[PageFile, ...]) -> PagePart:
+def render_part(files: list[PageFile] | tuple[PageFile, ...],
+                versions: list[str] | None = None) -> PagePart:
+    """Render ``files`` once; ``versions`` (PEP 700) when upstream listed them, else computed."""
     ordered = tuple(sorted(files, key=lambda f: f.filename))
-    html = "".join(_file_html(f) for f in ordered)
-    entries = json.dumps([_file_json(f) for f in ordered], separators=(",", ":"))[1:-1]
-    versions = tuple(sort_versions({f.version for f in ordered if f.version}))
-    return PagePart(html, entries, versions, len(ordered), files=ordered)
+    html = "".join([_file_html(f) for f in ordered])
+    entries = _json_encoder.encode([_file_json(f) for f in ordered]).decode()[1:-1]
+    if versions is None:
+        versions = sort_versions({f.version for f in ordered if f.version})
+    return PagePart(html, entries, tuple(versions), len(ordered), files=ordered)
 
 
-def upstream_page_file(project: str, f: UpstreamFile) -> PageFile:
-    """An upstream file as Havarti's page lists it: at Havarti's own URL."""
-    return PageFile(
-        filename=f.filename, url=file_url(project, f.filename), hashes=f.hashes,
-        version=f.version, requires_python=f.requires_python, yanked=f.yanked,
-        core_metadata=f.core_metadata, size=f.size, upload_time=f.upload_datetime,
-        origin="upstream")
+def upstream_page_files(project: str, files: Iterable[UpstreamFile]) -> list[PageFile]:
+    """Upstream files as Havarti's page lists them: at Havarti's own URLs."""
+    prefix = file_url(project, "")
+    return [PageFile(
+        filename=f.filename,
+        # Most filenames need no quoting: skip quote() for them (5,000 files, one page).
+        url=prefix + (f.filename if _URL_SAFE.fullmatch(f.filename) else quote(f.filename)),
+        hashes=f.hashes, version=f.version, requires_python=f.requires_python,
+        yanked=f.yanked, core_metadata=f.core_metadata, size=f.size,
+        upload_time=f.upload_datetime, origin="upstream") for f in files]
 
 
-def render_upstream_part(project: str, files: list[UpstreamFile] | tuple[UpstreamFile, ...]) -> PagePart:
-    return render_part([upstream_page_file(project, f) for f in files])
+def render_upstream_part(project: str, files: Iterable[UpstreamFile],
+                         versions: list[str] | None = None) -> PagePart:
+    return render_part(upstream_page_files(project, files), versions)
 
 
 @dataclass
@@ -158,23 +170,24 @@ def format_time(value: datetime) -> str:
 
 
 def _file_html(f: PageFile) -> str:
+    # The href is Havarti's own quoted URL: nothing in it to escape.
     href = f.url
     if "sha256" in f.hashes:
-        href += f"#sha256={f.hashes['sha256']}"
-    attrs = [f'href="{escape(href)}"']
+        href += f"#sha256={escape(f.hashes['sha256'])}"
+    attrs = f'href="{href}"'
     if f.requires_python:
-        attrs.append(f'data-requires-python="{escape(f.requires_python)}"')
+        attrs += f' data-requires-python="{escape(f.requires_python)}"'
     if f.yanked is not False:
-        attrs.append(f'data-yanked="{escape(f.yanked if isinstance(f.yanked, str) else "")}"')
+        attrs += f' data-yanked="{escape(f.yanked if isinstance(f.yanked, str) else "")}"'
     if isinstance(f.core_metadata, dict) and f.core_metadata:
-        name, value = next(iter(sorted(f.core_metadata.items())))
+        name, value = (next(iter(f.core_metadata.items())) if len(f.core_metadata) == 1
+                       else min(f.core_metadata.items()))
         # PEP 714's name, plus PEP 658's for older clients.
-        attrs.append(f'data-core-metadata="{name}={escape(value)}"')
-        attrs.append(f'data-dist-info-metadata="{name}={escape(value)}"')
+        value = f"{escape(name)}={escape(value)}"
+        attrs += f' data-core-metadata="{value}" data-dist-info-metadata="{value}"'
     elif f.core_metadata is True:
-        attrs.append('data-core-metadata="true"')
-        attrs.append('data-dist-info-metadata="true"')
-    return f"    <a {' '.join(attrs)}>{escape(f.filename)}</a><br>\n"
+        attrs += ' data-core-metadata="true" data-dist-info-metadata="true"'
+    return f"    <a {attrs}>{escape(f.filename)}</a><br>\n"
 
 
 def _file_json(f: PageFile) -> dict:

@@ -106,11 +106,20 @@ class _JsonFile(msgspec.Struct, rename="kebab"):
 class _JsonPage(msgspec.Struct):
     meta: _JsonMeta
     files: list[_JsonFile]
+    versions: list[str] | None = None
 
 
 _page_decoder = msgspec.json.Decoder(_JsonPage)
 #: A filename Havarti will put in a URL and a storage key: no paths, no controls.
 _SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!~-]{0,250}")
+
+
+@dataclass(frozen=True)
+class ParsedPage:
+    """A page's distribution files, and its PEP 700 ``versions`` when upstream lists them."""
+
+    files: list[UpstreamFile]
+    versions: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -245,36 +254,41 @@ class UpstreamClient:
                             response.headers.get("Last-Modified"), bytes(body), content_type,
                             url, digest.hexdigest())
 
-    def parse(self, name: str, page: PageResponse) -> list[UpstreamFile]:
+    def parse(self, name: str, page: PageResponse) -> ParsedPage:
         """The distribution files of a fetched page; entries not of project ``name`` are dropped."""
         try:
             if page.content_type == JSON_TYPE:
-                files = self._parse_json(page)
-            elif page.content_type in HTML_TYPES:
-                files = self._parse_html(name, page)
-            else:
-                raise UnsupportedContentTypeError(page.url, page.content_type)
+                return self._parse_json(name, page)
+            if page.content_type in HTML_TYPES:
+                return ParsedPage(_own_files(name, self._parse_html(name, page)))
+            raise UnsupportedContentTypeError(page.url, page.content_type)
         except (ValueError, KeyError, TypeError, msgspec.DecodeError, UnsupportedContentTypeError,
                 UnsupportedRepoVersionError) as exc:
             raise UpstreamError(f"upstream sent an unreadable page for {name}: "
                                 f"{str(exc).splitlines()[0][:200]}") from None
-        return _own_files(name, files)
 
-    def _parse_json(self, page: PageResponse) -> list[UpstreamFile]:
+    def _parse_json(self, name: str, page: PageResponse) -> ParsedPage:
         document = _page_decoder.decode(page.body)
         if not document.meta.api_version.startswith("1."):
             raise UnsupportedRepoVersionError(document.meta.api_version, "1.x")
         files = []
+        dropped = []
+        resolve = _UrlResolver(page.url)
         for f in document.files:
+            version = (dist_version(f.filename, name) if _SAFE_FILENAME.fullmatch(f.filename)
+                       else None)
+            if version is None:
+                dropped.append(f.filename)
+                continue
             core = f.core_metadata if f.core_metadata is not None else f.data_dist_info_metadata
-            url = f.url if f.url.startswith(("https://", "http://")) else urljoin(page.url, f.url)
             files.append(UpstreamFile(
-                filename=f.filename, url=_strip_fragment(url), hashes=f.hashes,
+                filename=f.filename, url=resolve(f.url), hashes=f.hashes, version=version,
                 requires_python=f.requires_python or None,
                 # PEP 691: a yank reason is a string; an empty one is a yank without reason.
                 yanked=f.yanked, core_metadata=core or False, size=f.size,
                 upload_time=f.upload_time))
-        return files
+        _log_dropped(name, dropped)
+        return ParsedPage(files, document.versions)
 
     def _parse_html(self, name: str, page: PageResponse) -> list[UpstreamFile]:
         simple = SimplePage.from_html(name, page.body, page.url, None)
@@ -331,16 +345,11 @@ class UpstreamClient:
 
 
 def _strip_fragment(url: str) -> str:
-    return url.split("#", 1)[0]
+    return url.split("#", 1)[0] if "#" in url else url
 
 
 def _own_files(name: str, files: list[UpstreamFile]) -> list[UpstreamFile]:
-    """The entries that are distributions of ``name``, each with its version.
-
-    A page may list a file of another project (``victim-1.0-...whl`` on
-    ``evilproj``'s page): served under this project it would poison that
-    filename's cache, so it is dropped, as are names unsafe in a URL or key.
-    """
+    """The entries that are distributions of ``name``, each with its version."""
     own = []
     dropped = []
     for f in files:
@@ -349,10 +358,36 @@ def _own_files(name: str, files: list[UpstreamFile]) -> list[UpstreamFile]:
             dropped.append(f.filename)
             continue
         own.append(msgspec.structs.replace(f, version=version))
+    _log_dropped(name, dropped)
+    return own
+
+
+def _log_dropped(name: str, dropped: list[str]) -> None:
+    # A page may list a file of another project (``victim-1.0-...whl`` on ``evilproj``'s
+    # page): served under this project it would poison that filename's cache.
     if dropped:
         log.warning("upstream-dropped project=%s files=%d first=%r reason=%s", name, len(dropped),
                     dropped[0][:100], "not a wheel or sdist of this project")
-    return own
+
+
+class _UrlResolver:
+    """Absolute file URLs for a page, joining each relative directory once, not per file."""
+
+    def __init__(self, page_url: str) -> None:
+        self.page_url = page_url
+        self._dirs: dict[str, str] = {}
+
+    def __call__(self, url: str) -> str:
+        url = _strip_fragment(url)
+        if url.startswith(("https://", "http://")):
+            return url
+        directory, _, name = url.rpartition("/")
+        if "?" in url or name in ("", ".", ".."):
+            return urljoin(self.page_url, url)
+        base = self._dirs.get(directory)
+        if base is None:
+            base = self._dirs[directory] = urljoin(self.page_url, directory + "/" if directory else "./")
+        return base + name
 
 
 def _reason(exc: BaseException) -> str:

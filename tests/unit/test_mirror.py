@@ -14,7 +14,7 @@ from sqlalchemy import event
 from havarti.db import Database
 from havarti.domain.mirror import Mirror
 from havarti.errors import UpstreamError, UpstreamNotFound
-from havarti.upstream.client import PageResponse, UpstreamFile
+from havarti.upstream.client import PageResponse, ParsedPage, UpstreamFile
 
 
 def upstream_file(filename: str) -> UpstreamFile:
@@ -56,9 +56,9 @@ class FakeUpstream:
                             "application/vnd.pypi.simple.v1+json", "https://upstream.invalid/",
                             hashlib.sha256(self.body).hexdigest())
 
-    def parse(self, name: str, page: PageResponse) -> list[UpstreamFile]:
+    def parse(self, name: str, page: PageResponse) -> ParsedPage:
         self.parsed += 1
-        return list(self.files)
+        return ParsedPage(list(self.files))
 
 
 class Clock:
