@@ -189,9 +189,10 @@ class UpstreamClient:
         except httpx.HTTPError as exc:
             raise UpstreamError(f"upstream failed: {exc}") from None
 
-    def _open(self, url: str) -> httpx.Response:
-        """GET ``url``, following redirects by hand: each hop is checked before it is asked."""
-        request = self.http.build_request("GET", self.origins.check(url))
+    def _open(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        """GET ``url`` (streamed), following redirects by hand: each hop is checked by
+        ``origins`` before it is asked. The caller closes the response."""
+        request = self.http.build_request("GET", self.origins.check(url), headers=headers)
         for _ in range(MAX_REDIRECTS + 1):
             response = self.http.send(request, stream=True, follow_redirects=False)
             following = response.next_request
