@@ -197,29 +197,51 @@ def watch_prefetch(index: Any, plan: Any, timeout: int) -> Any:
 
 
 @main.command()
-@click.option("--dry-run", is_flag=True, help="Show what would be evicted; change nothing.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed or evicted; change nothing.")
 @click.option("--max-size", help="The bound to apply instead of CACHE_MAX_SIZE (e.g. 50GB).")
-def gc(dry_run: bool, max_size: str | None) -> None:
-    """Evict least recently served cached files beyond CACHE_MAX_SIZE (never private uploads)."""
-    from havarti.config import ConfigError, parse_size
+@click.option("--grace", help="Keep leftovers younger than this (e.g. 30m) [default 1h].")
+def gc(dry_run: bool, max_size: str | None, grace: str | None) -> None:
+    """Remove what killed processes left; evict least recently served cached files
+    beyond CACHE_MAX_SIZE (never private uploads).
+
+    Leftovers: partial uploads and download spools on this machine, and stored
+    objects no database row points at, older than the grace period.
+    """
+    from havarti.config import ConfigError, parse_duration, parse_size
     from havarti.db import Database
     from havarti.domain.eviction import evict, human
+    from havarti.domain.leftovers import (
+        LEFTOVER_GRACE,
+        LeftoversReport,
+        remove_local_leftovers,
+        remove_orphan_objects,
+    )
     from havarti.storage import StorageError, make_storage
+    from havarti.wiring import spool_dir
 
     settings = settings_or_exit()
     try:
         bound = parse_size("--max-size", max_size) if max_size else settings.cache_max_size
+        keep = parse_duration("--grace", grace) if grace else LEFTOVER_GRACE
     except ConfigError as exc:
         fail(str(exc))
-    if bound is None:
-        fail("CACHE_MAX_SIZE is not set (nor --max-size): there is no bound to keep")
     db = Database(settings.database_url)
     try:
-        report = evict(db, make_storage(settings), bound, dry_run)
+        storage = make_storage(settings)
+        local = remove_local_leftovers(storage, spool_dir(settings), keep, dry_run)
+        objects = remove_orphan_objects(db, storage, keep, dry_run)
+        report = evict(db, storage, bound, dry_run) if bound is not None else None
     except StorageError as exc:
         fail(f"storage: {exc}")
     finally:
         db.dispose()
+    leftovers = LeftoversReport(dry_run, local.removed + objects.removed)
+    for what, size in leftovers.removed:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {what} ({human(size)})")
+    click.echo(leftovers.summary())
+    if report is None:
+        click.echo("no eviction: CACHE_MAX_SIZE is not set (nor --max-size)")
+        return
     for item in report.evicted:
         served = item.last_served.isoformat(timespec="seconds") if item.last_served else "never"
         click.echo(f"{'would evict' if dry_run else 'evicted'} {item.filename} "

@@ -127,6 +127,22 @@ def _str(name: str, raw: str) -> str:
     return raw
 
 
+def _hosts(name: str, raw: str) -> frozenset[str]:
+    from havarti.upstream.origins import parse_hosts
+
+    try:
+        return parse_hosts(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r}: {exc}") from None
+
+
+def _rate(name: str, raw: str) -> int:
+    value = parse_size(name, raw.strip().removesuffix("/s"))
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r}: expected a positive rate such as 50kB (per second)")
+    return value
+
+
 def setting(env: str | tuple[str, ...], default: Any = None, parse: Callable[[str, str], Any] = _str,
             doc: str = "") -> Any:
     names = (env,) if isinstance(env, str) else env
@@ -163,6 +179,13 @@ class Settings:
                                    "largest accepted upload")
     upstream_timeout: float = setting("UPSTREAM_TIMEOUT", 10.0, _float,
                                       "connect/read timeout for upstream, seconds")
+    upstream_file_hosts: frozenset[str] | None = setting(
+        "UPSTREAM_FILE_HOSTS", None, _hosts,
+        "hosts files may come from besides FALLBACK's (host or host:port, comma-separated; * any)")
+    upstream_min_rate: int = setting("UPSTREAM_MIN_RATE", 50_000, _rate,
+                                     "slowest upstream file stream accepted, bytes per second")
+    max_file_size: int = setting("MAX_FILE_SIZE", 5 * 10**9, parse_size,
+                                 "largest upstream file fetched and cached")
     index_ttl: int = setting("INDEX_TTL", 0, _int,
                              "seconds an upstream page is trusted without revalidating")
     revalidate_wait: float = setting(

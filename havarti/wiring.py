@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from havarti.config import Settings
 from havarti.db import Database
 from havarti.domain.index import PackageIndex
+from havarti.domain.leftovers import remove_local_leftovers
 from havarti.jobs import InProcessRunner, JobRunner
 from havarti.storage import make_storage
 from havarti.upstream import UpstreamClient
@@ -20,7 +22,9 @@ RunnerFactory = Callable[[Callable[[], PackageIndex]], JobRunner]
 def build_index(settings: Settings, jobs: JobRunner | None = None) -> PackageIndex:
     breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_seconds)
     upstream = UpstreamClient(settings.fallback, settings.upstream_timeout,
-                              settings.max_upstream_page, settings.page_deadline, breaker)
+                              settings.max_upstream_page, settings.page_deadline, breaker,
+                              file_hosts=settings.upstream_file_hosts,
+                              min_rate=settings.upstream_min_rate)
     return PackageIndex(settings, Database(settings.database_url), make_storage(settings),
                         upstream, jobs)
 
@@ -49,6 +53,9 @@ class IndexHolder:
                 jobs = self._runner_factory(self.get)
                 self._index = build_index(self.settings, jobs)
                 self._pid = os.getpid()
+                # Objects a killed process stored without a row: swept in the background
+                # (listing a bucket takes a while), at most hourly whatever the processes.
+                jobs.enqueue("remove_leftovers")
             return self._index
 
 
@@ -60,7 +67,17 @@ def prepare(settings: Settings) -> list[str]:
         db.upgrade()
     finally:
         db.dispose()
-    created = make_storage(settings).ensure_ready()
+    storage = make_storage(settings)
+    created = storage.ensure_ready()
     if created:
         messages.append(f"storage: {created}")
+    # What a killed process left on this machine's disk (partial writes, download spools).
+    report = remove_local_leftovers(storage, spool_dir(settings))
+    if report.removed:
+        messages.append(f"leftovers: {report.summary()}")
     return messages
+
+
+def spool_dir(settings: Settings) -> Path:
+    """Where downloads spool: on this machine, beside local files."""
+    return Path(settings.package_cache) / "spool"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import email.parser
+import gzip
 import re
 import tarfile
 import zipfile
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -25,6 +26,12 @@ from havarti.errors import InvalidUpload
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 MAX_METADATA_SIZE = 10 * 2**20
+#: Looking for an sdist's PKG-INFO decompresses at most this much, plus SDIST_RATIO times the
+#: compressed size: real sdists are source text (5-10x), a gzip bomb is ~1,000x.
+SDIST_SCAN_FLOOR = 64 * 2**20
+SDIST_RATIO = 32
+#: ... and reads at most this many tar members (each costs memory in tarfile's member list).
+SDIST_MAX_MEMBERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -86,21 +93,33 @@ def dist_version(filename: str, project: str) -> str | None:
     return version
 
 
+def belongs_to(filename: str, project: str) -> bool:
+    """True when ``filename`` is a wheel or sdist of ``project`` (any spelling of the name).
+
+    A file belongs to the project its filename names: an upstream page that lists
+    another project's filename (or something that is no distribution name) must not
+    make Havarti fetch and keep it, whatever hash the page gives.
+    """
+    return dist_version(filename, canonicalize_name(project)) is not None
+
+
 def same_version(a: str, b: str) -> bool:
     return canonicalize_version(a, strip_trailing_zero=False) == canonicalize_version(
         b, strip_trailing_zero=False)
 
 
-def read_core_metadata(fileobj: BinaryIO, filename: str) -> bytes:
+def read_core_metadata(fileobj: BinaryIO, filename: str,
+                       max_members: int = SDIST_MAX_MEMBERS) -> bytes:
     """The METADATA (wheel) or PKG-INFO (sdist) bytes inside a distribution.
 
-    Raises InvalidUpload when the archive is unreadable or holds no metadata.
+    Raises InvalidUpload when the archive is unreadable or holds no metadata, or
+    when an sdist would take more than its bound to search (see SDIST_RATIO).
     """
     fileobj.seek(0)
     try:
         if filename.endswith((".whl", ".zip")):
             return _from_zip(fileobj, filename)
-        return _from_tar(fileobj)
+        return _from_tar(fileobj, max_members)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         kind = "zip" if filename.endswith((".whl", ".zip")) else "tar.gz"
         raise InvalidUpload(f"{filename} is not a readable {kind} archive: {exc}") from None
@@ -126,9 +145,18 @@ def _from_zip(fileobj: BinaryIO, filename: str) -> bytes:
         return archive.read(info)
 
 
-def _from_tar(fileobj: BinaryIO) -> bytes:
-    with tarfile.open(fileobj=fileobj, mode="r:gz") as archive:
-        for member in archive:
+def _from_tar(fileobj: BinaryIO, max_members: int) -> bytes:
+    compressed = fileobj.seek(0, 2)
+    fileobj.seek(0)
+    # PKG-INFO may come last (hatchling writes it last): the scan is bounded in
+    # decompressed bytes and in members, never by what the archive claims.
+    limit = SDIST_SCAN_FLOOR + SDIST_RATIO * compressed
+    with gzip.GzipFile(fileobj=fileobj, mode="rb") as unzipped, \
+            tarfile.open(fileobj=cast(BinaryIO, _Bounded(unzipped, limit)), mode="r|") as archive:
+        for count, member in enumerate(archive, 1):
+            if count > max_members:
+                raise InvalidUpload(f"the sdist has more than {max_members} members "
+                                    "before its PKG-INFO")
             parts = PurePosixPath(member.name).parts
             if len(parts) == 2 and parts[1] == "PKG-INFO" and member.isfile():
                 if member.size > MAX_METADATA_SIZE:
@@ -137,6 +165,24 @@ def _from_tar(fileobj: BinaryIO) -> bytes:
                 assert handle is not None
                 return handle.read()
     raise InvalidUpload("the sdist holds no PKG-INFO")
+
+
+class _Bounded:
+    """A read-only stream that refuses to give more than ``limit`` bytes in all."""
+
+    def __init__(self, stream: gzip.GzipFile, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.read_so_far = 0
+
+    def read(self, size: int = -1) -> bytes:
+        allowed = self.limit - self.read_so_far + 1
+        data = self.stream.read(allowed if size is None or size < 0 else min(size, allowed))
+        self.read_so_far += len(data)
+        if self.read_so_far > self.limit:
+            raise InvalidUpload(f"the sdist decompresses to more than {self.limit} bytes "
+                                "before its PKG-INFO (a gzip bomb?)")
+        return data
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,15 @@ same one the downloader takes) keeps eviction and a re-fetch of one file apart.
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CursorResult, delete, func, select, update
-from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy import CursorResult, func, select, update
 
 from havarti.db import Database
-from havarti.db.models import ORIGIN_CACHED, File, Lease
+from havarti.db.models import ORIGIN_CACHED, File
+from havarti.domain import leases
 from havarti.storage import Storage, StorageError
 
 if TYPE_CHECKING:
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HOLDER = f"eviction:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 LEASE_SECONDS = 60
 
 
@@ -130,22 +127,11 @@ def _evict_one(db: Database, storage: Storage, file_id: int, filename: str, key:
 
 def _acquire(db: Database, filename: str) -> bool:
     """The downloader's lease on ``file:<filename>``: held while a download runs."""
-    key, now = f"file:{filename}", datetime.now(UTC)
-    with db.session() as session:
-        session.execute(delete(Lease).where(Lease.key == key, Lease.expires < now))
-    try:
-        with db.session() as session:
-            session.add(Lease(key=key, holder=HOLDER,
-                              expires=now + timedelta(seconds=LEASE_SECONDS)))
-        return True
-    except DBIntegrityError:
-        return False
+    return leases.acquire(db, f"file:{filename}", LEASE_SECONDS)
 
 
 def _release(db: Database, filename: str) -> None:
-    with db.session() as session:
-        session.execute(delete(Lease).where(Lease.key == f"file:{filename}",
-                                            Lease.holder == HOLDER))
+    leases.release(db, f"file:{filename}")
 
 
 def run_eviction(index: PackageIndex, dry_run: bool = False,

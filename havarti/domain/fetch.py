@@ -9,7 +9,12 @@ and nothing is stored. Only a verified file is written to storage, and only
 then is its row committed.
 
 Across processes, a lease in the database makes one process the downloader;
-the others wait for its row, then serve from storage ("elsewhere").
+the others wait for its row, then serve from storage ("elsewhere"). A lease
+whose downloader died on this host is broken at once (see leases.py).
+
+A file belongs to the project its filename names, and a stored row is reused
+only for that project and the sha256 the page promises: another project's page
+cannot make Havarti serve its bytes under a name that is not its own.
 
 A client's response starts only once upstream has sent its first bytes, so an
 upstream that refuses, times out or answers an error is still a proper HTTP
@@ -20,24 +25,23 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from havarti.db import Database
-from havarti.db.models import ORIGIN_CACHED, File, Lease
+from havarti.db.models import ORIGIN_CACHED, File, Project
+from havarti.domain import leases
 from havarti.domain.catalog import get_or_create_project
-from havarti.domain.distributions import parse_dist_filename
+from havarti.domain.distributions import belongs_to, parse_dist_filename
 from havarti.errors import HavartiError, UpstreamError
 from havarti.storage import Digests, Storage, storage_key
 from havarti.storage.base import CHUNK
@@ -46,7 +50,10 @@ from havarti.upstream.client import UpstreamClient, UpstreamFile
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 30
-HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+#: Spool files are named so: left behind by a killed process, start-up and `havarti gc` remove them.
+SPOOL_PREFIX = "dl-"
+#: The default MAX_FILE_SIZE.
+MAX_FILE_SIZE = 5 * 10**9
 
 
 class DownloadFailed(HavartiError):
@@ -79,11 +86,12 @@ class Fetcher:
     """Runs at most one download per file in this process; clients share it."""
 
     def __init__(self, db: Database, storage: Storage, upstream: UpstreamClient,
-                 spool_dir: Path) -> None:
+                 spool_dir: Path, max_file_size: int = MAX_FILE_SIZE) -> None:
         self.db = db
         self.storage = storage
         self.upstream = upstream
         self.spool_dir = spool_dir
+        self.max_file_size = max_file_size
         self._downloads: dict[str, Download] = {}
         self._guard = threading.Lock()
 
@@ -93,7 +101,7 @@ class Fetcher:
             download = self._downloads.get(file.filename)
             if download is None:
                 self.spool_dir.mkdir(parents=True, exist_ok=True)
-                fd, spool = tempfile.mkstemp(dir=self.spool_dir, prefix="dl-")
+                fd, spool = tempfile.mkstemp(dir=self.spool_dir, prefix=SPOOL_PREFIX)
                 os.close(fd)
                 download = Download(project, file, Path(spool))
                 self._downloads[file.filename] = download
@@ -155,7 +163,7 @@ class Fetcher:
                     state, limit = download.state, download.readable()
                 if state == "elsewhere":
                     # Another process downloaded it: the rest comes from storage.
-                    yield from self._from_storage(download.file, sent)
+                    yield from self._from_storage(download, sent)
                     return
                 while sent < limit:
                     data = handle.read(min(CHUNK, limit - sent))
@@ -170,21 +178,20 @@ class Fetcher:
                 if (download.verified or state == "done") and sent >= download.written:
                     return
 
-    def _from_storage(self, file: UpstreamFile, offset: int) -> Iterator[bytes]:
-        with self.db.session() as session:
-            row = session.scalar(select(File).where(File.filename == file.filename))
+    def _from_storage(self, download: Download, offset: int) -> Iterator[bytes]:
+        row = download.row
         if row is None or not row.stored:
-            raise DownloadFailed(f"{file.filename} was not cached by the other process")
+            raise DownloadFailed(f"{download.file.filename} was not cached by the other process")
         yield from self.storage.open(row.storage_key, offset)
 
     def _run(self, download: Download) -> None:
         file = download.file
         try:
-            if self._acquire(file.filename):
+            if leases.acquire(self.db, _lease(file.filename), LEASE_SECONDS):
                 try:
                     self._download(download)
                 finally:
-                    self._release(file.filename)
+                    leases.release(self.db, _lease(file.filename))
             else:
                 self._wait_elsewhere(download)
         except Exception as exc:
@@ -205,18 +212,25 @@ class Fetcher:
 
     def _download(self, download: Download) -> None:
         file = download.file
-        existing = self._cached_row(file.filename)
+        if not belongs_to(file.filename, download.project):
+            raise UpstreamError(f"{file.filename} is not a file of {download.project}; not caching")
+        existing = self._cached_row(download.project, file)
         if existing is not None:
             self._finish_from_row(download, existing)
             return
         if not file.sha256:
             raise UpstreamError(f"upstream gives no sha256 for {file.filename}; not caching")
+        if file.size is not None and file.size > self.max_file_size:
+            raise UpstreamError(f"{file.filename} is listed at {file.size} bytes, over "
+                                f"MAX_FILE_SIZE ({self.max_file_size} bytes); not caching")
         started = time.monotonic()
         last_renew = started
-        with open(download.spool, "wb") as out, self.upstream.stream(file.url) as response:
+        # Listed without a size, a file is still spooled only up to MAX_FILE_SIZE.
+        with open(download.spool, "wb") as out, \
+                self.upstream.stream(file.url, limit=self.max_file_size) as response:
             hasher = Digests(expect_sha256=file.sha256, expect_size=file.size)
             # As the network delivers them, not in CHUNKs: clients read along at once.
-            for chunk in response.iter_raw():
+            for chunk in response.chunks():
                 hasher.update(chunk)
                 out.write(chunk)
                 out.flush()
@@ -224,7 +238,7 @@ class Fetcher:
                     download.written = hasher.size
                     download.cond.notify_all()
                 if time.monotonic() - last_renew > LEASE_SECONDS / 3:
-                    self._renew(file.filename)
+                    leases.renew(self.db, _lease(file.filename), LEASE_SECONDS)
                     last_renew = time.monotonic()
             hasher.verify()
         # Verified: clients get their last byte now, not after the storage write below.
@@ -243,14 +257,27 @@ class Fetcher:
 
     def _record(self, project: str, file: UpstreamFile, key: str, hasher: Digests) -> File:
         dist = parse_dist_filename(file.filename)
+        digests = dict(size=hasher.size, sha256=hasher.sha256.hexdigest(),
+                       md5=hasher.md5.hexdigest(), blake2_256=hasher.blake2_256.hexdigest())
         try:
             with self.db.session() as session:
                 proj = get_or_create_project(session, project)
+                existing = session.scalar(select(File).where(File.filename == file.filename))
+                if existing is not None:
+                    if existing.project_id != proj.id or existing.origin != ORIGIN_CACHED:
+                        raise DownloadFailed(f"{file.filename} is held for another project "
+                                             "or was uploaded; not replaced")
+                    # An evicted file fetched again (or changed upstream): the same row,
+                    # stored once more, with what was verified now.
+                    for name, value in digests.items():
+                        setattr(existing, name, value)
+                    existing.stored, existing.storage_key = True, key
+                    existing.upstream_url = file.url
+                    existing.last_served = datetime.now(UTC)
+                    return existing
                 row = File(
                     project_id=proj.id, filename=file.filename, version=dist.version,
-                    packagetype=dist.packagetype, size=hasher.size,
-                    sha256=hasher.sha256.hexdigest(), md5=hasher.md5.hexdigest(),
-                    blake2_256=hasher.blake2_256.hexdigest(), requires_python=file.requires_python,
+                    packagetype=dist.packagetype, **digests, requires_python=file.requires_python,
                     yanked=file.yanked is not False,
                     yanked_reason=file.yanked if isinstance(file.yanked, str) else None,
                     upload_time=file.upload_datetime or datetime.now(UTC), origin=ORIGIN_CACHED,
@@ -259,25 +286,21 @@ class Fetcher:
                     storage_key=key, upstream_url=file.url, stored=True,
                     last_served=datetime.now(UTC),
                 )
-                existing = session.scalar(select(File).where(File.filename == file.filename))
-                if existing is not None:
-                    # An evicted file fetched again: the same row, stored once more.
-                    existing.stored, existing.storage_key = True, key
-                    existing.last_served = datetime.now(UTC)
-                    return existing
                 proj.serial += 1
                 session.add(row)
             return row
         except DBIntegrityError:
-            cached = self._cached_row(file.filename)
+            cached = self._cached_row(project, file)
             if cached is None:
                 raise
             return cached
 
-    def _cached_row(self, filename: str) -> File | None:
+    def _cached_row(self, project: str, file: UpstreamFile) -> File | None:
+        """The stored row of ``file``: same project, same sha256 as the page says; else None."""
         with self.db.session() as session:
-            row = session.scalar(select(File).where(File.filename == filename))
-        if row is not None and row.stored:
+            row = session.scalar(select(File).join(Project).where(
+                File.filename == file.filename, Project.name == project))
+        if row is not None and row.stored and file.sha256 and row.sha256 == file.sha256.lower():
             return row
         return None
 
@@ -291,41 +314,19 @@ class Fetcher:
         """Another process holds the lease: wait for its row, or take over if it dies."""
         filename = download.file.filename
         while True:
-            row = self._cached_row(filename)
+            row = self._cached_row(download.project, download.file)
             if row is not None:
                 self._finish_from_row(download, row)
                 return
-            if self._acquire(filename):
+            if leases.acquire(self.db, _lease(filename), LEASE_SECONDS):
                 try:
                     self._download(download)
                 finally:
-                    self._release(filename)
+                    leases.release(self.db, _lease(filename))
                 return
             time.sleep(0.1)
 
-    # Leases: one downloader per file across every process sharing the database.
 
-    def _acquire(self, filename: str) -> bool:
-        key = f"file:{filename}"
-        now = datetime.now(UTC)
-        expires = now + timedelta(seconds=LEASE_SECONDS)
-        with self.db.session() as session:
-            session.execute(delete(Lease).where(Lease.key == key, Lease.expires < now))
-        try:
-            with self.db.session() as session:
-                session.add(Lease(key=key, holder=HOLDER, expires=expires))
-            return True
-        except DBIntegrityError:
-            return False
-
-    def _renew(self, filename: str) -> None:
-        with self.db.session() as session:
-            session.execute(update(Lease).where(Lease.key == f"file:{filename}",
-                                                Lease.holder == HOLDER)
-                            .values(expires=datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS)))
-
-    def _release(self, filename: str) -> None:
-        with self.db.session() as session:
-            session.execute(delete(Lease).where(Lease.key == f"file:{filename}",
-                                                Lease.holder == HOLDER))
-
+def _lease(filename: str) -> str:
+    """The lease a file's downloader (or its evictor) holds."""
+    return f"file:{filename}"

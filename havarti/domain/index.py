@@ -23,7 +23,7 @@ from havarti.config import Settings
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
 from havarti.domain import catalog, json_api
-from havarti.domain.distributions import normalized, read_core_metadata
+from havarti.domain.distributions import belongs_to, normalized, read_core_metadata
 from havarti.domain.fetch import Download, Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
 from havarti.domain.pages import (
@@ -48,6 +48,7 @@ from havarti.jobs.base import JobRunner
 from havarti.storage import Digests, HashingReader, Storage, StorageError, metadata_key
 from havarti.storage.base import LocalPath
 from havarti.upstream.client import UpstreamClient, UpstreamFile
+from havarti.upstream.origins import metadata_url
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,8 @@ class PackageIndex:
         # The budget split: rendered pages are served most; states hold parsed files.
         self.mirror = Mirror(db, upstream, settings.index_ttl, settings.revalidate_wait,
                              settings.not_found_ttl, cache_bytes // 2)
-        self.fetcher = Fetcher(db, storage, upstream, Path(settings.package_cache) / "spool")
+        self.fetcher = Fetcher(db, storage, upstream, Path(settings.package_cache) / "spool",
+                               settings.max_file_size)
         self.jobs = jobs
         #: Keyed by what the page is made of: the private files' serial, the upstream digest.
         self._pages: BoundedCache[tuple, RenderedPage] = BoundedCache(
@@ -230,9 +232,11 @@ class PackageIndex:
             return stored
         upstream_file = self._upstream_file(canonical, filename)
         # With the broker down, a redirect would cache nothing: stream instead.
-        if (self.settings.file_miss == "redirect" and self.jobs is not None
-                and self.jobs.enqueue("cache_file", project=canonical, filename=filename)):
-            return RedirectFile(filename, upstream_file.url)
+        if self.settings.file_miss == "redirect" and self.jobs is not None:
+            # Clients are sent only where Havarti itself would fetch from.
+            self.upstream.check_file_url(upstream_file.url)
+            if self.jobs.enqueue("cache_file", project=canonical, filename=filename):
+                return RedirectFile(filename, upstream_file.url)
         download, chunks = self.fetcher.open(canonical, upstream_file)
         self._bound_cache()
         return StreamingFile(filename, upstream_file.size, upstream_file.sha256, chunks, download)
@@ -273,7 +277,9 @@ class PackageIndex:
                 found = self.mirror.state(canonical).file(filename)
         except UpstreamNotFound:
             raise NotFound(f"no project named {canonical!r}") from None
-        if found is None or found not in self._visible(canonical, (found,)):
+        # A page stored before foreign entries were dropped may still list one: not offered.
+        if (found is None or not belongs_to(filename, canonical)
+                or found not in self._visible(canonical, (found,))):
             raise NotFound(f"no file {filename!r} in project {canonical!r}")
         return found
 
@@ -328,7 +334,7 @@ class PackageIndex:
                         return MetadataFile(filename, data)
             if upstream_file is None:
                 upstream_file = self._upstream_file(canonical, filename)
-            data = self.upstream.get_bytes(upstream_file.url + ".metadata")
+            data = self.upstream.get_bytes(metadata_url(upstream_file.url))
             if expected:
                 # Verified while written: a mismatch raises and nothing is kept.
                 self.storage.write(metadata_key(expected, filename),

@@ -32,10 +32,18 @@ def evict(index: PackageIndex) -> str:
     return "CACHE_MAX_SIZE not set" if report is None else report.summary()
 
 
+def remove_leftovers(index: PackageIndex) -> str:
+    """Delete stored objects no row points at (a process was killed before its row)."""
+    from havarti.domain.leftovers import sweep_at_start
+
+    return sweep_at_start(index.db, index.storage)
+
+
 JOBS: dict[str, Callable[..., str]] = {
     "cache_file": cache_file,
     "refresh_project": refresh_project,
     "evict": evict,
+    "remove_leftovers": remove_leftovers,
 }
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +31,16 @@ class LocalPath:
     """A backend that keeps objects as plain files can hand out the path (for sendfile)."""
 
     path: str
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object as a listing shows it."""
+
+    key: str
+    size: int
+    #: When it was written (aware UTC), where the backend says.
+    modified: datetime | None = None
 
 
 class Storage(ABC):
@@ -68,9 +80,20 @@ class Storage(ABC):
     def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is not an error."""
 
-    @abstractmethod
     def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
         """Yield ``(key, size)`` of every object under ``prefix``."""
+        for item in self.objects(prefix):
+            yield item.key, item.size
+
+    @abstractmethod
+    def objects(self, prefix: str = "") -> Iterator[StoredObject]:
+        """Every object under ``prefix``, with its size and modification time."""
+
+    def remove_temporaries(self, older_than: datetime,
+                           dry_run: bool = False) -> builtins.list[tuple[str, int]]:
+        """Delete this backend's own partial writes older than ``older_than`` (left by a
+        killed process); return (name, size) of each. Most backends leave none."""
+        return []
 
     def url(self, key: str, filename: str, expires: int = 300) -> str | None:
         """A direct, short-lived URL clients may be redirected to, or None."""

@@ -7,6 +7,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from havarti.storage.base import (
@@ -17,7 +18,11 @@ from havarti.storage.base import (
     Readable,
     Storage,
     StorageError,
+    StoredObject,
 )
+
+#: Partial writes are named so, under ``.tmp`` in the root.
+TEMP_PREFIX = "w-"
 
 
 class LocalStorage(Storage):
@@ -38,7 +43,7 @@ class LocalStorage(Storage):
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
             self.tmp.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="w-")
+            fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix=TEMP_PREFIX)
         except OSError as exc:
             raise StorageError(f"local storage: {exc.strerror}: {exc.filename}") from None
         reader = Drain(stream)
@@ -102,14 +107,34 @@ class LocalStorage(Storage):
         except FileNotFoundError:
             pass
 
-    def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+    def objects(self, prefix: str = "") -> Iterator[StoredObject]:
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = [d for d in dirnames if not (d == ".tmp" and dirpath == str(self.root))]
             for name in filenames:
                 path = Path(dirpath, name)
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    yield key, path.stat().st_size
+                    try:
+                        stat = path.stat()
+                    except FileNotFoundError:
+                        continue  # deleted while listed
+                    yield StoredObject(key, stat.st_size,
+                                       datetime.fromtimestamp(stat.st_mtime, UTC))
+
+    def remove_temporaries(self, older_than: datetime,
+                           dry_run: bool = False) -> list[tuple[str, int]]:
+        """Partial writes (``.tmp/w-*``) a killed process left: its writes fsync and rename."""
+        removed = []
+        for path in self.tmp.glob(f"{TEMP_PREFIX}*") if self.tmp.is_dir() else ():
+            try:
+                stat = path.stat()
+                if datetime.fromtimestamp(stat.st_mtime, UTC) < older_than:
+                    if not dry_run:
+                        path.unlink()
+                    removed.append((path.name, stat.st_size))
+            except FileNotFoundError:
+                continue
+        return removed
 
     def local_path(self, key: str) -> LocalPath | None:
         return LocalPath(str(self._path(key)))

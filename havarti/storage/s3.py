@@ -16,7 +16,15 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from havarti.config import Settings
-from havarti.storage.base import CHUNK, Drain, ObjectNotFound, Readable, Storage, StorageError
+from havarti.storage.base import (
+    CHUNK,
+    Drain,
+    ObjectNotFound,
+    Readable,
+    Storage,
+    StorageError,
+    StoredObject,
+)
 
 PART_SIZE = 8 * 1024 * 1024
 #: Parts uploaded at once; with PART_SIZE this bounds what a write holds in memory.
@@ -133,12 +141,13 @@ class S3Storage(Storage):
             if not isinstance(error, ObjectNotFound):
                 raise error from None
 
-    def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+    def objects(self, prefix: str = "") -> Iterator[StoredObject]:
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
                 for item in page.get("Contents", ()):
-                    yield item["Key"][len(self.prefix):], int(item["Size"])
+                    yield StoredObject(item["Key"][len(self.prefix):], int(item["Size"]),
+                                       item.get("LastModified"))
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc) from None
 

@@ -25,7 +25,15 @@ from swiftclient.client import get_auth as swift_get_auth
 from swiftclient.utils import generate_temp_url
 
 from havarti.config import Settings
-from havarti.storage.base import CHUNK, Drain, ObjectNotFound, Readable, Storage, StorageError
+from havarti.storage.base import (
+    CHUNK,
+    Drain,
+    ObjectNotFound,
+    Readable,
+    Storage,
+    StorageError,
+    StoredObject,
+)
 
 #: Re-login this long before Rackspace says the token expires.
 EXPIRY_MARGIN = 300
@@ -228,7 +236,7 @@ class SwiftStorage(Storage):
             if not isinstance(error, ObjectNotFound):
                 raise error from None
 
-    def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+    def objects(self, prefix: str = "") -> Iterator[StoredObject]:
         marker = ""
         while True:
             try:
@@ -239,7 +247,8 @@ class SwiftStorage(Storage):
             if not items:
                 return
             for item in items:
-                yield item["name"], int(item["bytes"])
+                yield StoredObject(item["name"], int(item["bytes"]),
+                                   _listed_time(item.get("last_modified")))
             marker = items[-1]["name"]
 
     def url(self, key: str, filename: str, expires: int = 300) -> str | None:
@@ -338,3 +347,13 @@ def _expiry(raw: str | None) -> float | None:
     except ValueError:
         return None
 
+
+
+def _listed_time(value: str | None) -> datetime | None:
+    """A container listing's ``last_modified`` (UTC, without a zone)."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError:
+        return None

@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,12 +36,12 @@ from havarti.domain.pages import JSON_TYPE
 from havarti.errors import UpstreamError, UpstreamNotFound
 from havarti.metrics import observe_upstream_hooks
 from havarti.upstream.breaker import CircuitBreaker
+from havarti.upstream.origins import MAX_REDIRECTS, Origins, RefusedURL
 
 log = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/vnd.pypi.simple.v1+html")
 ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
-MAX_REDIRECTS = 5
 PAGE_CHUNK = 256 * 1024
 USER_AGENT = f"havarti/{__version__} (caching proxy; +self-hosted)"
 #: httpx's is_redirect counts a 304 too.
@@ -136,11 +136,20 @@ class PageResponse:
     digest: str = ""
 
 
+#: The default UPSTREAM_MIN_RATE, bytes per second: a 2 GB file may take 11 hours.
+DEFAULT_MIN_RATE = 50_000
+
+
 class UpstreamClient:
     def __init__(self, index_url: str, timeout: float, max_page_size: int = 50 * 2**20,
-                 page_deadline: float = 30.0, breaker: CircuitBreaker | None = None) -> None:
+                 page_deadline: float = 30.0, breaker: CircuitBreaker | None = None, *,
+                 file_hosts: Iterable[str] | None = None,
+                 min_rate: int = DEFAULT_MIN_RATE) -> None:
         self.index_url = index_url.rstrip("/") + "/"
         self.timeout = timeout
+        #: Where files, .metadata and the JSON API may be fetched from (each redirect hop too).
+        self.origins = Origins(self.index_url, file_hosts)
+        self.min_rate = min_rate
         self.max_page_size = max_page_size
         self.page_deadline = page_deadline
         self.breaker = breaker or CircuitBreaker(0, 0)
@@ -306,29 +315,50 @@ class UpstreamClient:
         return files
 
     @contextmanager
-    def stream(self, url: str) -> Iterator[httpx.Response]:
-        """Stream a file; raises UpstreamError unless upstream answers 200."""
+    def stream(self, url: str, limit: int | None = None) -> Iterator[FileStream]:
+        """Stream an upstream file; raises UpstreamError unless upstream answers 200.
+
+        The URL and every redirect hop must pass ``origins`` (RefusedURL otherwise).
+        Reading is bounded: ``limit`` bytes at most, and at least UPSTREAM_MIN_RATE
+        bytes a second over every UPSTREAM_TIMEOUT seconds.
+        """
         try:
-            with self.http.stream("GET", url) as response:
+            response = self._open(url)
+            try:
                 if response.status_code == 404:
                     raise UpstreamNotFound(f"upstream has no {url.rsplit('/', 1)[-1]}")
                 if response.status_code != 200:
                     raise UpstreamError(f"upstream answered {response.status_code} for a file")
-                yield response
+                yield FileStream(response, limit, self.min_rate, self.timeout)
+            finally:
+                response.close()
         except httpx.TimeoutException as exc:
             raise UpstreamError(f"upstream timed out ({type(exc).__name__})", timeout=True) from None
         except httpx.HTTPError as exc:
             raise UpstreamError(f"upstream failed: {exc}") from None
 
+    def _open(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        """GET ``url`` (streamed), following redirects by hand: each hop is checked by
+        ``origins`` before it is asked. The caller closes the response."""
+        request = self.http.build_request("GET", self.origins.check(url), headers=headers)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self.http.send(request, stream=True, follow_redirects=False)
+            following = response.next_request
+            if following is None:
+                return response
+            response.close()
+            self.origins.check(str(following.url))
+            request = following
+        raise RefusedURL(f"upstream file URL refused: more than {MAX_REDIRECTS} redirects")
+
+    def check_file_url(self, url: str) -> None:
+        """Raise RefusedURL unless Havarti may send a client to (or fetch) ``url``."""
+        self.origins.check(url)
+
     def get_bytes(self, url: str, limit: int = 50 * 2**20) -> bytes:
         """A whole (small) upstream response; raises UpstreamError past ``limit`` bytes."""
-        with self.stream(url) as response:
-            data = bytearray()
-            for chunk in response.iter_bytes():
-                data += chunk
-                if len(data) > limit:
-                    raise UpstreamError("upstream response too large")
-            return bytes(data)
+        with self.stream(url, limit) as response:
+            return b"".join(response.chunks(decoded=True))
 
     def json_api_url(self, path: str) -> str:
         """The PyPI JSON API beside the simple index (``/simple/`` → ``/pypi/...``)."""
@@ -362,12 +392,53 @@ def _own_files(name: str, files: list[UpstreamFile]) -> list[UpstreamFile]:
     return own
 
 
-def _log_dropped(name: str, dropped: list[str]) -> None:
-    # A page may list a file of another project (``victim-1.0-...whl`` on ``evilproj``'s
-    # page): served under this project it would poison that filename's cache.
-    if dropped:
-        log.warning("upstream-dropped project=%s files=%d first=%r reason=%s", name, len(dropped),
-                    dropped[0][:100], "not a wheel or sdist of this project")
+class FileStream:
+    """An upstream file's body, read with bounds on its size and on how slowly it may come."""
+
+    def __init__(self, response: httpx.Response, limit: int | None, min_rate: int,
+                 window: float) -> None:
+        self.response = response
+        self.limit = limit
+        self.min_rate = min_rate
+        self.window = window
+
+    def chunks(self, decoded: bool = False) -> Iterator[bytes]:
+        """The body as the network delivers it (raw bytes; ``decoded``: Content-Encoding undone).
+
+        Raises UpstreamError past ``limit`` bytes, or when a window of UPSTREAM_TIMEOUT
+        seconds brings fewer than UPSTREAM_MIN_RATE bytes a second: a stream that dribbles
+        a byte at a time never trips the per-read timeout, so it is bounded here.
+        """
+        received = 0
+        window_start, window_bytes = time.monotonic(), 0
+        source = self.response.iter_bytes() if decoded else self.response.iter_raw()
+        for chunk in source:
+            received += len(chunk)
+            if self.limit is not None and received > self.limit:
+                raise UpstreamError(f"upstream sent more than {self.limit} bytes")
+            window_bytes += len(chunk)
+            elapsed = time.monotonic() - window_start
+            if elapsed >= self.window:
+                if window_bytes < self.min_rate * elapsed:
+                    raise UpstreamError(
+                        f"upstream too slow: {window_bytes} bytes in {elapsed:.1f} s, under "
+                        f"UPSTREAM_MIN_RATE ({self.min_rate} bytes/s)", timeout=True)
+                window_start, window_bytes = time.monotonic(), 0
+            yield chunk
+
+
+def _log_dropped(project: str, filenames: list[str]) -> None:
+    """One line per page for the entries dropped because they name another project.
+
+    A page may list a file of another project (``victim-1.0-...whl`` on ``evilproj``'s
+    page): served under this project it would poison that filename's cache.
+    """
+    if not filenames:
+        return
+    shown = ", ".join(repr(f[:100]) for f in filenames[:5])
+    more = f" and {len(filenames) - 5} more" if len(filenames) > 5 else ""
+    log.warning("upstream-files-dropped project=%s count=%d reason=filename names another "
+                "project or is no wheel/sdist name files=%s%s", project, len(filenames), shown, more)
 
 
 class _UrlResolver:

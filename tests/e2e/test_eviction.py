@@ -106,8 +106,8 @@ def test_gc_evicts_least_recently_served_cached_files_never_private(start_server
 
 
 @pytest.mark.parametrize(("args", "env", "words"), [
-    ([], {}, "CACHE_MAX_SIZE is not set"),
     (["--max-size", "lots"], {}, "--max-size='lots'"),
+    (["--grace", "a while"], {}, "--grace='a while'"),
     ([], {"CACHE_MAX_SIZE": "huge"}, "CACHE_MAX_SIZE='huge'"),
 ])
 def test_gc_refusals(start_server, upstream, args, env, words):

@@ -253,6 +253,16 @@ def test_metadata_names_another_project(index, maker):
     assert listed(index, "victim") == []
 
 
+def test_a_gzip_bomb_sdist_is_400_without_inflating_it(index):
+    # 90 MiB of zeros in under MAX_UPLOAD_SIZE, PKG-INFO at the end (the probe: 1 GiB in 6 s).
+    bomb = dists.gzip_bomb_sdist("gzbomb", "1.0", inflated=90 * 2**20)
+    assert len(bomb.data) < MAX_UPLOAD
+    nothing = NothingStored(index, "gzbomb")
+    response = post_upload(index.url, bomb, PASSCODE)
+    assert_refused(response, 400, "decompresses to more than")
+    nothing.check()
+
+
 def test_metadata_names_another_version(index):
     claimed = dists.wheel("versioned", "2.0")
     actual = dists.wheel("versioned", "1.0")

@@ -78,3 +78,67 @@ def test_db_upgrade_accepts_the_url_forms_paas_hand_out(scheme: str, tmp_path: P
                 assert set(Base.metadata.tables) <= set(inspect(connection).get_table_names())
         finally:
             engine.dispose()
+
+
+def test_0003_repairs_files_held_under_another_project(database_url: str) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    config = alembic_config(database_url)
+    command.upgrade(config, "0002")
+    now = datetime.now(UTC)
+    engine = create_engine(database_url)
+
+    def project(connection, name: str, private: bool = False) -> int:  # type: ignore[no-untyped-def]
+        return connection.execute(text(
+            "INSERT INTO projects (name, display_name, private, serial, created) "
+            "VALUES (:name, :name, :private, 1, :now) RETURNING id"),
+            {"name": name, "private": private, "now": now}).scalar_one()
+
+    def file(connection, project_id: int, filename: str, origin: str) -> None:  # type: ignore[no-untyped-def]
+        connection.execute(text(
+            "INSERT INTO files (project_id, filename, version, packagetype, size, sha256, yanked,"
+            " upload_time, origin, storage_key, stored) VALUES (:project, :filename, '1.0',"
+            " 'sdist', 1, :sha, false, :now, :origin, :key, true)"),
+            {"project": project_id, "filename": filename, "sha": "0" * 64, "now": now,
+             "origin": origin, "key": f"00/00/{'0' * 64}/{filename}"})
+
+    def entry(filename: str) -> dict:
+        return {"filename": filename, "url": f"https://files.invalid/{filename}", "hashes": {}}
+
+    try:
+        with engine.begin() as connection:
+            evil, alpha = project(connection, "evilproj"), project(connection, "alpha", True)
+            file(connection, evil, "victim-1.0-py3-none-any.whl", "cached")   # the poisoning
+            file(connection, evil, "evilproj-1.0.tar.gz", "cached")
+            file(connection, alpha, "beta-1.0.tar.gz", "uploaded")           # misfiled by hand
+            file(connection, alpha, "alpha-1.0.tar.gz", "uploaded")
+            file(connection, alpha, "alpha-1.0.egg", "uploaded")             # no wheel/sdist name
+            for name, entries in (("evilproj", ["evilproj-1.0.tar.gz", "victim-1.0.tar.gz",
+                                                "evilproj-1.0.exe"]),
+                                  ("clean", ["clean-1.0.tar.gz", "Clean-2.0.tar.gz"])):
+                connection.execute(text(
+                    "INSERT INTO upstream_pages (name, data, fetched, checked, rendered) "
+                    "VALUES (:name, :data, :now, :now, 'stored rendering')"),
+                    {"name": name, "data": json.dumps([entry(f) for f in entries]), "now": now})
+
+        command.upgrade(config, "head")
+
+        with engine.connect() as connection:
+            files = dict(connection.execute(text(
+                "SELECT f.filename, p.name FROM files f JOIN projects p ON p.id = f.project_id")
+            ).all())
+            beta = connection.execute(text(
+                "SELECT private FROM projects WHERE name = 'beta'")).scalar_one()
+            pages = {name: (json.loads(data), rendered) for name, data, rendered in
+                     connection.execute(text("SELECT name, data, rendered FROM upstream_pages"))}
+    finally:
+        engine.dispose()
+    assert files == {"evilproj-1.0.tar.gz": "evilproj", "beta-1.0.tar.gz": "beta",
+                     "alpha-1.0.tar.gz": "alpha", "alpha-1.0.egg": "alpha"}
+    assert beta
+    assert [e["filename"] for e in pages["evilproj"][0]] == ["evilproj-1.0.tar.gz"]
+    assert pages["evilproj"][1] is None
+    assert len(pages["clean"][0]) == 2 and pages["clean"][1] == "stored rendering"

@@ -271,6 +271,20 @@ def test_listing_with_prefix(backend):
     assert list(storage.list("zz-nothing/")) == []
 
 
+def test_objects_carry_when_they_were_written(backend):
+    from datetime import UTC, datetime, timedelta
+
+    storage, _ = backend
+    before = datetime.now(UTC) - timedelta(seconds=5)  # clocks of the store and the test differ
+    data = os.urandom(321)
+    key = _key(data, "dated-1.0.tar.gz")
+    storage.write(key, io.BytesIO(data), len(data))
+    [item] = list(storage.objects())
+    assert (item.key, item.size) == (key, len(data))
+    assert item.modified is not None and item.modified.tzinfo is not None
+    assert before <= item.modified <= datetime.now(UTC) + timedelta(seconds=5)
+
+
 def test_redirect_url_works_and_a_tampered_one_is_refused(backend):
     storage, env = backend
     data = os.urandom(5000)

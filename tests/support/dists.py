@@ -103,3 +103,34 @@ def _noise(size: int, seed: str) -> bytes:
         block = hashlib.sha256(block).digest()
         out += block * 64
     return bytes(out[:size])
+
+
+def gzip_bomb_sdist(name: str, version: str, inflated: int = 256 * 2**20) -> Dist:
+    """An sdist whose PKG-INFO comes after ``inflated`` bytes of zeros (a few hundred kB gzipped)."""
+    module = _module(name)
+    base = f"{module}-{version}"
+    metadata = core_metadata(name, version)
+    buffer = io.BytesIO()
+    # Zeros at level 9: about 1,000:1, the most gzip does.
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=9) as archive:
+        filler = tarfile.TarInfo(f"{base}/zeros.bin")
+        filler.size = inflated
+        archive.addfile(filler, _Zeros(inflated))
+        info = tarfile.TarInfo(f"{base}/PKG-INFO")
+        info.size = len(metadata)
+        archive.addfile(info, io.BytesIO(metadata))
+    return Dist(f"{base}.tar.gz", buffer.getvalue(), metadata)
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        count = min(len(buffer), self.left)
+        buffer[:count] = bytes(count)
+        self.left -= count
+        return count

@@ -5,6 +5,11 @@ project pages (with ETags), files, ``.metadata`` files and the JSON API, for
 distributions the tests build. Tests can publish versions, take it down, make
 it hang, answer 500 or garbage, corrupt a file's bytes (or its metadata), break
 a file's stream halfway, and count fetches (and the 304s it answers).
+
+A hostile upstream too: an entry's URL can point anywhere (another server, a
+URL with a query), a file can redirect anywhere, and an entry can be listed
+without its size. Every request's path is kept in ``requests``, so a second
+FakeIndex serves as the "internal service" a hostile entry aims at.
 """
 
 from __future__ import annotations
@@ -35,6 +40,14 @@ class Published:
     corrupt_metadata: bool = False
     #: Send the Content-Length, then half the bytes, then close the connection.
     broken: bool = False
+    #: The entry's URL on the page, instead of this index's own file URL.
+    url: str | None = None
+    #: A query string added to the entry's URL (as a signed URL has).
+    query: str | None = None
+    #: The file URL answers 302 to this location.
+    redirect: str | None = None
+    #: The page lists the file without its size.
+    sized: bool = True
 
 
 @dataclass
@@ -50,6 +63,8 @@ class FakeIndex:
     #: Seconds a project page takes to answer (a slow upstream, not a dead one).
     page_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The path (with query) of every request received, in order.
+    requests: list[str] = field(default_factory=list)
     #: Open client connections, closed by down() too: a kept-alive one must not outlive an outage.
     connections: set[socket.socket] = field(default_factory=set)
     server: ThreadingHTTPServer | None = None
@@ -87,6 +102,12 @@ class FakeIndex:
     def fix(self, filename: str) -> None:
         item = self._item(filename)
         item.corrupt = item.corrupt_metadata = item.broken = False
+
+    def file_url(self, name: str, filename: str) -> str:
+        """The URL a page lists for a file: this index's own, unless the test changed it."""
+        item = self.projects[canonicalize_name(name)][filename]
+        url = item.url or f"http://127.0.0.1:{self.port}/files/{canonicalize_name(name)}/{filename}"
+        return f"{url}?{item.query}" if item.query else url
 
     def fetch_count(self, filename: str) -> int:
         return self.fetches[f"file:{filename}"]
@@ -148,13 +169,14 @@ class FakeIndex:
         for filename, item in sorted(self.projects[name].items()):
             entry: dict = {
                 "filename": filename,
-                "url": f"http://127.0.0.1:{self.port}/files/{name}/{filename}",
+                "url": self.file_url(name, filename),
                 "hashes": {"sha256": item.dist.sha256},
-                "size": len(item.dist.data),
                 "upload-time": item.upload_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "yanked": item.yanked if item.yanked is not None else False,
                 "core-metadata": {"sha256": _sha256(item.dist.metadata)},
             }
+            if item.sized:
+                entry["size"] = len(item.dist.data)
             if item.requires_python:
                 entry["requires-python"] = item.requires_python
             files.append(entry)
@@ -165,7 +187,8 @@ class FakeIndex:
     def page_html(self, name: str) -> bytes:
         links = []
         for filename, item in sorted(self.projects[name].items()):
-            attrs = f'href="/files/{name}/{filename}#sha256={item.dist.sha256}"'
+            href = self.file_url(name, filename) if item.url or item.query else f"/files/{name}/{filename}"
+            attrs = f'href="{escape(href)}#sha256={item.dist.sha256}"'
             if item.requires_python:
                 attrs += f' data-requires-python="{escape(item.requires_python)}"'
             if item.yanked is not None:
@@ -240,6 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         fake = self.fake
+        with fake.lock:
+            fake.requests.append(self.path)
         parts = [p for p in self.path.split("?")[0].split("/") if p]
         if fake.mode == "hang":
             time.sleep(fake.hang_seconds)
@@ -291,6 +316,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             with fake.lock:
                 fake.fetches[("meta:" if metadata else "file:") + base] += 1
+            if item.redirect and not metadata:
+                self._send(302, b"", headers={"Location": item.redirect})
+                return
             if metadata:
                 self._send(200, item.dist.metadata + (b"X" if item.corrupt_metadata else b""))
                 return

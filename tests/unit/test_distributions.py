@@ -102,3 +102,44 @@ def _tar(files: dict[str, bytes]) -> bytes:
 def test_unreadable_or_metadata_less_archives(filename, data, reason):
     with pytest.raises(InvalidUpload, match=reason):
         read_core_metadata(io.BytesIO(data), filename)
+
+
+def test_a_gzip_bomb_sdist_is_refused_without_inflating_it():
+    import time
+
+    bomb = dists.gzip_bomb_sdist("bomb", "1.0")
+    started = time.monotonic()
+    with pytest.raises(InvalidUpload, match="decompresses to more than"):
+        read_core_metadata(io.BytesIO(bomb.data), bomb.filename)
+    # Before: all 256 MiB inflated; now at most 64 MiB plus 32 times the upload.
+    assert time.monotonic() - started < 3
+
+
+def test_pkg_info_after_ordinary_files_is_still_found():
+    # hatchling writes PKG-INFO last: a real sdist with it at the end reads as before.
+    bomb = dists.gzip_bomb_sdist("late", "1.0", inflated=5 * 2**20)
+    assert read_core_metadata(io.BytesIO(bomb.data), bomb.filename) == bomb.metadata
+
+
+def test_an_sdist_with_too_many_members_is_refused():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for number in range(20):
+            archive.addfile(tarfile.TarInfo(f"many-1.0/empty{number}"), io.BytesIO(b""))
+    with pytest.raises(InvalidUpload, match="more than 10 members"):
+        read_core_metadata(buffer, "many-1.0.tar.gz", max_members=10)
+
+
+@pytest.mark.parametrize(("filename", "project", "belongs"), [
+    ("victim-1.0-py3-none-any.whl", "victim", True),
+    ("Foo_Bar-1.0-py3-none-any.whl", "foo.bar", True),
+    ("foo_bar-1.0.tar.gz", "Foo-Bar", True),
+    ("victim-1.0-py3-none-any.whl", "evilproj", False),
+    ("victim-1.0.tar.gz", "evilproj", False),
+    ("evilproj-1.0.egg", "evilproj", False),          # no wheel/sdist name: not offered
+    ("evilproj-notaversion!.tar.gz", "evilproj", False),
+])
+def test_a_file_belongs_to_the_project_its_filename_names(filename, project, belongs):
+    from havarti.domain.distributions import belongs_to
+
+    assert belongs_to(filename, project) is belongs

@@ -1,0 +1,106 @@
+"""Leftovers of killed processes: partial writes, download spools, objects with no row.
+
+A process killed mid-upload leaves a partial write (``files/.tmp/w-*`` in local
+storage), one killed mid-download its spool (``spool/dl-*``), and one killed
+between storing an object and committing its row an object nothing points at.
+Start-up and ``havarti gc`` remove those older than ``LEFTOVER_GRACE``: anything
+younger may belong to a process still at work (spools and partial writes are
+written continuously, and a row follows its object within seconds).
+
+Core metadata objects (``*.metadata``) are a cache of their own, kept without a
+row for upstream files not fetched yet: they are never taken for leftovers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from havarti.db import Database
+from havarti.db.models import File
+from havarti.domain import leases
+from havarti.domain.fetch import SPOOL_PREFIX
+from havarti.storage import Storage
+
+log = logging.getLogger(__name__)
+
+LEFTOVER_GRACE = timedelta(hours=1)
+#: Start-up sweeps of storage happen at most this often per database (a lease never released).
+SWEEP_LEASE = "leftovers:objects"
+
+
+@dataclass
+class LeftoversReport:
+    dry_run: bool
+    #: (what, bytes) of each leftover removed (or, on a dry run, found).
+    removed: list[tuple[str, int]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
+        total = sum(size for _, size in self.removed)
+        return f"{verb} {len(self.removed)} leftovers ({total:,} bytes) older than the grace period"
+
+
+def remove_local_leftovers(storage: Storage, spool_dir: Path, grace: timedelta = LEFTOVER_GRACE,
+                           dry_run: bool = False) -> LeftoversReport:
+    """Partial writes and download spools on this machine (quick: run at every start)."""
+    cutoff = datetime.now(UTC) - grace
+    report = LeftoversReport(dry_run)
+    report.removed += [(f"partial write {name}", size)
+                       for name, size in storage.remove_temporaries(cutoff, dry_run)]
+    for path in spool_dir.glob(f"{SPOOL_PREFIX}*") if spool_dir.is_dir() else ():
+        try:
+            stat = path.stat()
+            if datetime.fromtimestamp(stat.st_mtime, UTC) >= cutoff:
+                continue
+            if not dry_run:
+                path.unlink()
+        except FileNotFoundError:
+            continue
+        report.removed.append((f"download spool {path.name}", stat.st_size))
+    _log(report)
+    return report
+
+
+def remove_orphan_objects(db: Database, storage: Storage, grace: timedelta = LEFTOVER_GRACE,
+                          dry_run: bool = False) -> LeftoversReport:
+    """Stored distribution objects that no stored row points at, older than ``grace``."""
+    cutoff = datetime.now(UTC) - grace
+    report = LeftoversReport(dry_run)
+    # Rows first, objects second: an object stored after this query is younger than the cutoff.
+    with db.session() as session:
+        referenced = set(session.scalars(select(File.storage_key).where(File.stored.is_(True))))
+    for item in storage.objects():
+        if (item.key in referenced or item.key.endswith(".metadata")
+                or item.modified is None or item.modified >= cutoff):
+            continue
+        with db.session() as session:
+            if session.scalar(select(File.id).where(File.storage_key == item.key,
+                                                    File.stored.is_(True))) is not None:
+                continue  # a row came meanwhile
+        if not dry_run:
+            storage.delete(item.key)
+        report.removed.append((f"object with no row {item.key}", item.size))
+    _log(report)
+    return report
+
+
+def sweep_at_start(db: Database, storage: Storage) -> str:
+    """The storage sweep a process runs after start, at most once per LEFTOVER_GRACE overall.
+
+    Listing a large bucket takes a while, so it runs as a job, not before serving.
+    """
+    if not leases.acquire(db, SWEEP_LEASE, LEFTOVER_GRACE.total_seconds()):
+        return "leftovers: swept recently"
+    return remove_orphan_objects(db, storage).summary()
+
+
+def _log(report: LeftoversReport) -> None:
+    if report.dry_run:
+        return
+    for what, size in report.removed:
+        log.info("leftover-removed what=%r bytes=%d", what, size)
