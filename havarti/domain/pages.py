@@ -14,7 +14,7 @@ from functools import cached_property, lru_cache
 from html import escape
 from urllib.parse import quote
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 #: PEP 700 (size, upload-time, versions) raised the simple API to 1.1.
 API_VERSION = "1.1"
@@ -122,7 +122,7 @@ def _version_key(v: str) -> tuple[int, Version | str]:
     # versions are sorted again on every change, so parse each string once.
     try:
         return (1, Version(v))
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number too long for int()
         return (0, v)
 
 

@@ -41,6 +41,8 @@ class Published:
 class FakeIndex:
     projects: dict[str, dict[str, Published]] = field(default_factory=dict)
     fetches: Counter[str] = field(default_factory=Counter)
+    #: Every request path asked for, as sent (also those answered 404).
+    requested: list[str] = field(default_factory=list)
     mode: str = "up"  # up | hang | error | garbage
     hang_seconds: float = 30.0
     html_only: bool = False
@@ -228,6 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         fake = self.fake
+        with fake.lock:
+            fake.requested.append(self.path)
         parts = [p for p in self.path.split("?")[0].split("/") if p]
         if fake.mode == "hang":
             time.sleep(fake.hang_seconds)
