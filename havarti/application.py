@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from celery import Celery
 
-from havarti import metrics
+from havarti import logs, metrics
 from havarti.config import ConfigError, Settings, load_settings
 from havarti.wiring import IndexHolder, RunnerFactory, prepare
 
@@ -23,6 +23,8 @@ class Havarti(Celery):
 
     def __init__(self, settings: Settings, migrate: bool = True) -> None:
         super().__init__("havarti", set_as_current=False)
+        # Web and Celery processes alike: one escaped line per event (havarti.logs).
+        logs.configure(settings.debug)
         # Before any worker forks: each process then writes its counters for /metrics to add up.
         metrics.configure(settings.package_cache)
         self.settings = settings

@@ -175,6 +175,9 @@ class Settings:
     public_url: str | None = setting("PUBLIC_URL", None, _url,
                                      "URL users reach Havarti at, for printed settings")
     read_auth: bool = setting("READ_AUTH", False, _bool, "require the passcode to read too")
+    trusted_proxies: int = setting(
+        "TRUSTED_PROXIES", 0, lambda n, r: _int(n, r, 0, 16),
+        "proxies in front of Havarti whose X-Forwarded-For / -Proto are believed (Heroku: 1)")
     max_upload_size: int = setting("MAX_UPLOAD_SIZE", 100 * 10**6, parse_size,
                                    "largest accepted upload")
     upstream_timeout: float = setting("UPSTREAM_TIMEOUT", 10.0, _float,

@@ -66,6 +66,7 @@ class Metrics:
     file_bytes: Any
     upstream_seconds: Any
     storage_errors: Any
+    auth_failures: Any
 
 
 _metrics: Metrics | None = None
@@ -104,6 +105,9 @@ def _build() -> Metrics:
                                    buckets=LATENCY_BUCKETS, registry=registry),
         storage_errors=Counter("havarti_storage_errors", "Storage backend errors answered as 5xx",
                                registry=registry),
+        auth_failures=Counter("havarti_auth_failures", "Passcodes refused: wrong_passcode, or "
+                              "throttled (too many wrong ones from the address)", ["result"],
+                              registry=registry),
     )
 
 

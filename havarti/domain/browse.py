@@ -22,6 +22,8 @@ from havarti.domain.distributions import normalized
 from havarti.domain.pages import PageFile, ProjectPage, sort_versions
 
 PER_PAGE = 50
+#: Versions a project page shows at once: one with thousands of versions stays a small page.
+VERSIONS_PER_PAGE = 50
 KINDS = ("all", "private", "cached")
 
 

@@ -104,8 +104,12 @@ def belongs_to(filename: str, project: str) -> bool:
 
 
 def same_version(a: str, b: str) -> bool:
-    return canonicalize_version(a, strip_trailing_zero=False) == canonicalize_version(
-        b, strip_trailing_zero=False)
+    try:
+        return canonicalize_version(a, strip_trailing_zero=False) == canonicalize_version(
+            b, strip_trailing_zero=False)
+    except ValueError:
+        # A number too long for int() (over 4,300 digits): no real version is.
+        return a == b
 
 
 def read_core_metadata(fileobj: BinaryIO, filename: str,
@@ -196,21 +200,28 @@ class CoreMetadata:
 
 
 def parse_core_metadata(raw: bytes) -> CoreMetadata:
-    msg: Message = email.parser.BytesParser().parsebytes(raw)
+    # Core metadata is UTF-8 (the email parser alone would read bytes as ASCII and turn
+    # every other character into U+FFFD or a lone surrogate).
+    msg: Message = email.parser.Parser().parsestr(raw.decode("utf-8", "replace"))
     payload = msg.get_payload() if not msg.is_multipart() else None
     if isinstance(payload, bytes):
         payload = payload.decode("utf-8", "replace")
     text = payload if isinstance(payload, str) and payload.strip() else str(msg.get("Description") or "")
     description = text.strip() or None
     return CoreMetadata(
-        name=str(msg.get("Name", "")).strip(),
-        version=str(msg.get("Version", "")).strip(),
-        requires_python=(str(msg["Requires-Python"]).strip() or None) if msg.get("Requires-Python") else None,
-        summary=str(msg["Summary"]).strip() if msg.get("Summary") else None,
+        name=_header(msg, "Name") or "",
+        version=_header(msg, "Version") or "",
+        requires_python=_header(msg, "Requires-Python"),
+        summary=_header(msg, "Summary"),
         description=description,
-        description_content_type=str(msg["Description-Content-Type"]).strip()
-        if msg.get("Description-Content-Type") else None,
+        description_content_type=_header(msg, "Description-Content-Type"),
     )
+
+
+def _header(msg: Message, name: str) -> str | None:
+    """A header's value on one line (a folded header's line breaks become spaces), or None."""
+    value = msg.get(name)
+    return " ".join(str(value).split()) or None if value is not None else None
 
 
 def normalized(name: str) -> NormalizedName:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, AuditLog, File, Project
 from havarti.domain.distributions import normalized
-from havarti.errors import Conflict, InvalidUpload, NotFound
+from havarti.domain.text import checked
+from havarti.errors import Conflict, NotFound
 from havarti.storage import Storage, StorageError, metadata_key
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,7 @@ def _audit(session: Session, action: str, project: str, filename: str, detail: s
 def yank(db: Database, project: str, filename: str, reason: str = "",
          remote_addr: str | None = None) -> FileState:
     """Mark a private file yanked (PEP 592) with ``reason``; yanking again updates the reason."""
-    reason = " ".join(reason.split())
-    if len(reason) > MAX_REASON:
-        raise InvalidUpload(f"the reason is longer than {MAX_REASON} characters")
+    reason = checked("the reason", " ".join(reason.split()), MAX_REASON)
     return _set_yanked(db, project, filename, reason, remote_addr)
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import msgspec
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 if TYPE_CHECKING:
     from havarti.upstream.client import UpstreamFile
@@ -151,7 +151,7 @@ def _version_key(v: str) -> tuple[int, Version | str]:
     # versions are sorted again on every change, so parse each string once.
     try:
         return (1, Version(v))
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number too long for int()
         return (0, v)
 
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import io
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -17,17 +18,24 @@ from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, File
 from havarti.domain.catalog import get_or_create_project
 from havarti.domain.distributions import (
+    CoreMetadata,
     normalized,
     parse_core_metadata,
     parse_dist_filename,
     read_core_metadata,
     same_version,
 )
+from havarti.domain.text import checked, is_project_name
 from havarti.errors import Conflict, InvalidUpload, UploadTooLarge
 from havarti.storage import Storage, metadata_key, storage_key
 from havarti.storage.base import CHUNK
 
 log = logging.getLogger(__name__)
+
+#: Longest accepted filename, in bytes: it becomes part of storage keys and local file
+#: names (255 bytes on most file systems, with room for a temporary prefix).
+MAX_FILENAME = 200
+_HEX_DIGESTS = {"sha256_digest": 64, "md5_digest": 32, "blake2_256_digest": 64}
 
 
 @dataclass
@@ -58,8 +66,35 @@ def _digests(content: BinaryIO) -> tuple[int, str, str, str]:
 
 
 def _check_digest(label: str, given: str | None, actual: str) -> None:
-    if given and not hmac.compare_digest(given.strip().lower(), actual):
+    if given and not hmac.compare_digest(given.strip().lower().encode(), actual.encode()):
         raise InvalidUpload(f"{label} does not match the uploaded file")
+
+
+def check_fields(upload: Upload) -> None:
+    """The form's text fields, before anything reads the file: each one storable as it is.
+
+    Raises InvalidUpload naming the field: too long for its column, a control
+    character (NUL breaks Postgres, CR/LF would break headers and logs), a lone
+    surrogate, a name that is no project name, or a digest that is not hex.
+    """
+    checked("the filename", upload.filename)
+    if len(upload.filename.encode("utf-8")) > MAX_FILENAME:
+        raise InvalidUpload(f"the filename is longer than {MAX_FILENAME} bytes")
+    if upload.name and not is_project_name(upload.name):
+        raise InvalidUpload(f"{upload.name[:80]!r} is not a valid project name (PEP 508)")
+    checked("the version", upload.version)
+    for label, length in _HEX_DIGESTS.items():
+        given = getattr(upload, label)
+        if given and not re.fullmatch(rf"\s*[0-9a-fA-F]{{{length}}}\s*", given):
+            raise InvalidUpload(f"{label} is not a {length}-digit hex digest")
+
+
+def _check_metadata(metadata: CoreMetadata) -> None:
+    """What the file's own metadata adds to the row must be storable too."""
+    checked("the file's Requires-Python", metadata.requires_python or "")
+    checked("the file's Description-Content-Type", metadata.description_content_type or "")
+    checked("the file's Summary", metadata.summary or "", None, multiline=True)
+    checked("the file's description", metadata.description or "", None, multiline=True)
 
 
 def accept_upload(db: Database, storage: Storage, upload: Upload, max_size: int) -> File:
@@ -68,6 +103,7 @@ def accept_upload(db: Database, storage: Storage, upload: Upload, max_size: int)
     Raises InvalidUpload (with the reason), UploadTooLarge or Conflict; after
     any of them nothing of the upload is stored.
     """
+    check_fields(upload)
     dist = parse_dist_filename(upload.filename)
     if not upload.name:
         raise InvalidUpload("the form has no 'name' field")
@@ -90,6 +126,7 @@ def accept_upload(db: Database, storage: Storage, upload: Upload, max_size: int)
 
     raw_metadata = read_core_metadata(upload.content, upload.filename)
     metadata = parse_core_metadata(raw_metadata)
+    _check_metadata(metadata)
     if normalized(metadata.name or "") != dist.project:
         raise InvalidUpload(
             f"the file's metadata names project {metadata.name!r}, not {dist.project!r}")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from havarti.config import Settings
@@ -13,19 +12,28 @@ from havarti.wiring import IndexHolder
 
 def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     """The Flask app for ``settings``; ``holder`` supplies the per-process PackageIndex."""
-    from havarti.web import errors, files, health, jsonapi, manage, simple, telemetry, ui, upload
+    from havarti import logs
+    from havarti.web import (
+        errors,
+        files,
+        guard,
+        health,
+        jsonapi,
+        manage,
+        simple,
+        telemetry,
+        ui,
+        upload,
+    )
     from havarti.web.auth import passcode_ok
     from havarti.web.hotpages import wrap as hot_pages
 
+    logs.configure(settings.debug)
     app = Flask(__name__)
     app.config["HAVARTI_SETTINGS"] = settings
     # Room for the multipart envelope around the largest allowed file.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_size + 2**20
     app.extensions["havarti"] = holder or IndexHolder(settings)
-    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO,
-                        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
-    # httpx logs every request at INFO: one line per upstream request is noise, and costs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     if settings.read_auth:
         @app.before_request
@@ -39,6 +47,14 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     for module in (simple, files, upload, jsonapi, health, ui, manage, telemetry):
         app.register_blueprint(module.bp)
     errors.init_app(app)
+    # Request sanity, same-origin changes, JSON-only API bodies: before every handler but
+    # the request timer (telemetry puts that first, so refusals are timed and logged too).
+    guard.init_app(app)
     telemetry.init_app(app)
     app.wsgi_app = hot_pages(app.wsgi_app, settings.index_ttl, settings.read_auth)  # type: ignore[assignment]
+    if settings.trusted_proxies:
+        # The client address (and scheme) as the trusted proxies saw it; X-Forwarded-For
+        # is ignored without them, as any client can send it.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=settings.trusted_proxies, x_host=0, x_port=0, x_prefix=0)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask
 from werkzeug.exceptions import HTTPException
@@ -21,11 +22,14 @@ from havarti.errors import (
 from havarti.storage import IntegrityError, StorageError
 
 log = logging.getLogger(__name__)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def one_line(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """A plain-text answer whose reason phrase carries the message too (twine shows it)."""
-    line = " ".join(message.split())[:300]
+    # One line, and nothing that could end a header: controls a client sent (echoed in a
+    # reason) become "?".
+    line = _CONTROL.sub("?", " ".join(message.split()))[:300]
     response = Response(line + "\n", status=status, mimetype="text/plain", headers=headers)
     reason = line.encode("latin-1", "replace").decode("latin-1")
     response.status = f"{status} {reason}"
@@ -81,4 +85,6 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Response:
         if exc.code == 413:
             return one_line(413, "upload too large: over MAX_UPLOAD_SIZE")
-        return one_line(exc.code or 500, exc.description or exc.name)
+        # The exception's own headers go along (Allow, Retry-After, WWW-Authenticate).
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return one_line(exc.code or 500, exc.description or exc.name, headers)

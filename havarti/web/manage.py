@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import json
 
 from flask import Blueprint, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from havarti.domain import manage
-from havarti.domain.distributions import normalized
+from havarti.domain.distributions import normalized, parse_dist_filename
+from havarti.errors import InvalidUpload
 from havarti.web import context
 from havarti.web.auth import passcode_ok
 from havarti.web.errors import one_line, unauthorized
@@ -27,21 +28,15 @@ def _refusal() -> Response | None:
     return None
 
 
-def _cross_site() -> Response | None:
-    # A browser re-sends basic-auth credentials on any site's form post: refuse other origins.
-    origin = request.headers.get("Origin") or request.headers.get("Referer")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
-        return one_line(403, f"cross-site request refused (from {urlsplit(origin).netloc})")
-    return None
-
-
 # The HTML forms (project and file pages): answer with the page that shows the change.
 
 @bp.post("/projects/<name>/files/<filename>/<action>")
 def form_action(name: str, filename: str, action: str) -> Response:
     if action not in ("yank", "unyank", "delete"):
         return one_line(404, f"no action {action!r}; use yank, unyank or delete")
-    refused = _refusal() or _cross_site()
+    # Cross-site posts were refused before (havarti.web.guard): a browser re-sends
+    # basic-auth credentials on any site's form post.
+    refused = _refusal()
     if refused is not None:
         return refused
     index = context.index()
@@ -52,15 +47,34 @@ def form_action(name: str, filename: str, action: str) -> Response:
     else:
         manage.delete(index.db, index.storage, name, filename, request.remote_addr)
         return redirect(url_for("ui.project", name=normalized(name)), code=303)
-    return redirect(url_for("ui.project", name=normalized(name)) + "#" + filename, code=303)
+    # The project page that shows the file's version: a project may have many pages.
+    try:
+        version: str | None = parse_dist_filename(filename).version
+    except InvalidUpload:
+        version = None
+    return redirect(url_for("ui.project", name=normalized(name), version=version) + "#" + filename,
+                    code=303)
 
 
 # The JSON API.
 
+#: Largest JSON body the API reads (a reason is at most 500 characters).
+MAX_JSON_BODY = 64 * 1024
+
+
 def _reason() -> str | Response:
-    if not request.data:
-        return request.form.get("reason", "")
-    body = request.get_json(silent=True)
+    """The yank reason from the JSON body (its type was checked by havarti.web.guard)."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
+        return one_line(413, f"the body is larger than {MAX_JSON_BODY} bytes")
+    data = request.stream.read(MAX_JSON_BODY + 1)
+    if len(data) > MAX_JSON_BODY:
+        return one_line(413, f"the body is larger than {MAX_JSON_BODY} bytes")
+    if not data.strip():
+        return ""
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):
+        body = None
     if not isinstance(body, dict):
         return one_line(400, 'the body must be a JSON object, e.g. {"reason": "broken build"}')
     reason = body.get("reason", "")

@@ -23,8 +23,8 @@ _recorder_guard = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
-    """Time and count every request."""
-    app.before_request(_start_timer)
+    """Time and count every request (the timer starts before any other check)."""
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
     app.after_request(_count_request)
 
 

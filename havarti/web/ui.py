@@ -18,8 +18,9 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from havarti.domain import browse, stats
-from havarti.domain.distributions import normalized
+from havarti.domain.distributions import normalized, same_version
 from havarti.domain.index import RenderedPage
+from havarti.domain.text import is_version
 from havarti.errors import HavartiError
 from havarti.web import charts, context, telemetry
 from havarti.web.errors import one_line, status_for
@@ -94,6 +95,18 @@ def _error_page(status: int, message: str) -> tuple[str, int]:
     return render_template("error.html", status=status, message=" ".join(message.split())), status
 
 
+#: Highest ``page`` asked for by number (a bigger one would overflow the database's integers).
+MAX_PAGE = 1_000_000
+
+
+def _page_number() -> int | Response:
+    """``?page=N``: a whole number from 1 to MAX_PAGE (ASCII digits: not "²"), default 1."""
+    raw = request.args.get("page", "1") or "1"
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 7) or not 1 <= int(raw) <= MAX_PAGE:
+        return one_line(400, f"page must be a whole number from 1 to {MAX_PAGE}, not {raw[:40]!r}")
+    return int(raw)
+
+
 @bp.get("/")
 def home() -> str:
     db = context.index().db
@@ -108,21 +121,28 @@ def projects() -> Response | str | tuple[str, int]:
     kind = request.args.get("kind", "all") or "all"
     if kind not in browse.KINDS:
         return one_line(400, f"kind must be one of {', '.join(browse.KINDS)}")
-    raw_page = request.args.get("page", "1") or "1"
-    if not raw_page.isdigit() or int(raw_page) < 1:
-        return one_line(400, f"page must be a whole number from 1, not {raw_page[:40]!r}")
+    page = _page_number()
+    if isinstance(page, Response):
+        return page
     query = request.args.get("q", "")
     if len(query) > 200:
         return one_line(400, "the search is longer than 200 characters")
-    result = browse.search_projects(context.index().db, query, kind, int(raw_page))
+    result = browse.search_projects(context.index().db, query, kind, page)
     return render_template("projects.html", result=result, raw_query=query)
 
 
 @bp.get("/projects/<name>/")
 def project(name: str) -> Response | tuple[str, int] | str:
+    """The project, with VERSIONS_PER_PAGE versions a page (``?page=N``, or the page of
+    ``?version=V``), newest first."""
     canonical = normalized(name)
     if canonical != name:
-        return redirect(url_for("ui.project", name=canonical), code=301)
+        query = request.query_string.decode("latin-1")
+        return redirect(url_for("ui.project", name=canonical) + (f"?{query}" if query else ""),
+                        code=301)
+    number = _page_number()
+    if isinstance(number, Response):
+        return number
     index = context.index()
     try:
         rendered = index.project_page(canonical)
@@ -132,40 +152,93 @@ def project(name: str) -> Response | tuple[str, int] | str:
     private = bool(row and row.private)
     cached = browse.cached_filenames(index.db, canonical) if not private else frozenset()
     listing = _listing(rendered, cached)
+    version = request.args.get("version")
+    if version:
+        if not is_version(version):
+            return one_line(400, f"{version[:80]!r} is not a valid version")
+        found = listing.page_of(version)
+        if found is None:
+            return _error_page(404, f"{canonical} has no version {version[:80]!r}")
+        number = found
+    if number > listing.pages:
+        return _error_page(404, f"no page {number}: {canonical} has {listing.pages} "
+                                f"page{'s' if listing.pages != 1 else ''} of versions")
+    part = _listing_page(rendered.json_etag, cached, listing, number)
     page = render_template("project.html", base=base_url(), name=canonical,
                            display_name=row.display_name if row else canonical, private=private,
                            description=description, stale=rendered.stale, listing=listing,
-                           listing_html=Markup(LISTING_MARK))
+                           part=part, listing_html=Markup(LISTING_MARK))
     # The listing goes out as the bytes it was cached as, never copied into the page string.
     head, tail = page.split(LISTING_MARK, 1)
-    body = [head.encode(), listing.html, tail.encode()]
+    body = [head.encode(), part.html, tail.encode()]
     response = Response(body, mimetype="text/html")
-    response.content_length = sum(len(part) for part in body)
+    response.content_length = sum(len(piece) for piece in body)
     return response
 
 
 @dataclass(frozen=True)
 class Listing:
-    """The versions-and-files part of a project page, rendered once per page version."""
+    """A project page's files grouped by version, newest first: once per page version."""
+
+    releases: list[browse.Release]
+    latest: str | None
+    files: int
+
+    @property
+    def versions(self) -> int:
+        return len(self.releases)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.versions // browse.VERSIONS_PER_PAGE))
+
+    def page_of(self, version: str) -> int | None:
+        """The page showing ``version`` (compared as written, then as PEP 440 would)."""
+        for position, release in enumerate(self.releases):
+            if release.version == version:
+                return position // browse.VERSIONS_PER_PAGE + 1
+        for position, release in enumerate(self.releases):
+            if same_version(release.version, version):
+                return position // browse.VERSIONS_PER_PAGE + 1
+        return None
+
+
+@dataclass(frozen=True)
+class ListingPart:
+    """One page of a listing, rendered: versions ``first`` to ``last`` (from 1) of ``total``."""
 
     html: bytes
-    latest: str | None
-    versions: int
-    files: int
+    number: int
+    pages: int
+    first: int
+    last: int
+    total: int
 
 
 def _listing(rendered: RenderedPage, cached: frozenset[str]) -> Listing:
-    # 5,000 rows take longer than a page may: render them once per change, not per request.
+    # Grouping and sorting 5,000 versions takes longer than a page may: once per change.
     cache: browse.LRU[tuple[str, frozenset[str]], Listing] = _extension(
         "havarti_listings", lambda: browse.LRU(64))
     key = (rendered.json_etag, cached)
     listing = cache.get(key)
     if listing is None:
         releases = browse.releases(rendered.page)
-        html = render_listing(releases, cached)
-        listing = cache.put(key, Listing(html, browse.latest(releases), len(releases),
+        listing = cache.put(key, Listing(releases, browse.latest(releases),
                                          len(rendered.page.files)))
     return listing
+
+
+def _listing_page(etag: str, cached: frozenset[str], listing: Listing, number: int) -> ListingPart:
+    cache: browse.LRU[tuple[str, frozenset[str], int], ListingPart] = _extension(
+        "havarti_listing_pages", lambda: browse.LRU(128))
+    key = (etag, cached, number)
+    part = cache.get(key)
+    if part is None:
+        start = (number - 1) * browse.VERSIONS_PER_PAGE
+        shown = listing.releases[start:start + browse.VERSIONS_PER_PAGE]
+        part = cache.put(key, ListingPart(render_listing(shown, cached), number, listing.pages,
+                                          start + 1, start + len(shown), listing.versions))
+    return part
 
 
 @bp.get("/projects/<name>/files/<filename>/")

@@ -97,6 +97,13 @@ def test_sort_versions_puts_invalid_ones_first():
         "not-a-version", "1.0rc1", "1.0", "1.9", "1.10"]
 
 
+def test_sort_versions_survives_a_number_too_long_for_int():
+    # Python refuses int() of over 4,300 digits (ValueError, not InvalidVersion).
+    huge = "1" * 5000
+    assert sort_versions({"1.0", huge, "2.0"}) == [huge, "1.0", "2.0"]
+
+
+
 def test_format_time_is_utc_with_z():
     local = WHEN.astimezone(timezone(timedelta(hours=-5)))
     assert format_time(local) == "2024-05-06T07:08:09.123456Z"

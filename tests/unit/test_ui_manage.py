@@ -61,7 +61,7 @@ def test_api_delete_removes_file_row_and_bytes(web):
 def test_form_yank_redirects_to_the_project_page_showing_it(web):
     response = web.client.post(f"{FORM}/yank", data={"reason": "oops"}, headers=web.auth)
     assert response.status_code == 303
-    assert response.headers["Location"].endswith(f"/projects/gruyere/#{WHEEL.filename}")
+    assert response.headers["Location"].endswith(f"/projects/gruyere/?version=1.0#{WHEEL.filename}")
     page = web.client.get("/projects/gruyere/").get_data(as_text=True)
     assert 'class="badge yanked"' in page and '<span class="reason">oops</span>' in page
     assert "No installable version" in page
@@ -140,3 +140,65 @@ def test_unknown_form_action_is_404(web):
     response = web.client.post(f"{FORM}/melt", headers=web.auth)
     assert response.status_code == 404
     assert "no action 'melt'" in one_line(response)
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "null"},
+    {"Origin": "http://evil.example"},
+    {"Origin": "http://localhost.evil.example"},
+    {"Origin": "https://localhost:8443"},
+    {"Origin": "not a url"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site", "Origin": "http://localhost"},
+    {"Referer": "http://evil.example/attack.html"},
+], ids=["null", "other-host", "suffix-host", "other-port", "garbage", "fetch-cross-site",
+        "fetch-same-site", "referer"])
+def test_state_changes_from_other_origins_are_refused(web, headers):
+    """Form posts, the JSON API and uploads alike: a browser on another site may change nothing."""
+    attempts = [
+        web.client.post(f"{FORM}/yank", data={"reason": "csrf"}, headers={**web.auth, **headers}),
+        web.client.post(f"{API}/yank", data={"reason": "csrf"}, headers={**web.auth, **headers}),
+        web.client.post(f"{API}/yank", json={"reason": "csrf"}, headers={**web.auth, **headers}),
+        web.client.post(f"{API}/unyank", headers={**web.auth, **headers}),
+        web.client.delete(API, headers={**web.auth, **headers}),
+        web.client.post(f"{FORM}/delete", headers={**web.auth, **headers}),
+        web.client.post("/", headers={**web.auth, **headers},
+                        data={":action": "file_upload", "name": "other", "version": "1.0"}),
+    ]
+    for response in attempts:
+        assert response.status_code == 403, (response.request.path, response.status)
+        assert "cross-site request refused" in one_line(response)
+    assert simple_file(web)["yanked"] is False
+
+
+def test_same_origin_browsers_and_non_browser_clients_may_change(web):
+    same = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin",
+            "Referer": "http://localhost/projects/gruyere/"}
+    response = web.client.post(f"{FORM}/yank", data={"reason": "mine"},
+                               headers={**web.auth, **same})
+    assert response.status_code == 303
+    assert simple_file(web)["yanked"] == "mine"
+    # curl / scripts send no Origin at all.
+    assert web.client.post(f"{API}/unyank", headers=web.auth).status_code == 200
+    public = make_webapp(web.app.config["HAVARTI_SETTINGS"].package_cache.parent / "public",
+                         PUBLIC_URL="https://pkgs.example.com/")
+    public.upload(WHEEL)
+    response = public.client.post(f"{API}/yank", json={"reason": "x"},
+                                  headers={**public.auth, "Origin": "https://pkgs.example.com"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("application/x-www-form-urlencoded", "reason=csrf"),
+    ("multipart/form-data; boundary=x", "--x--\r\n"),
+    ("text/plain", '{"reason": "csrf"}'),
+    (None, '{"reason": "csrf"}'),
+])
+def test_the_json_api_takes_only_json_bodies(web, content_type, body):
+    headers = {**web.auth} | ({"Content-Type": content_type} if content_type else {})
+    response = web.client.post(f"{API}/yank", data=body, headers=headers)
+    assert response.status_code == 415
+    assert "application/json" in one_line(response)
+    assert simple_file(web)["yanked"] is False
+    # Bodiless calls need no type.
+    assert web.client.post(f"{API}/unyank", headers=web.auth).status_code == 200

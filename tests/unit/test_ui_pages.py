@@ -142,3 +142,75 @@ def test_rst_description_with_raw_html_falls_back_to_text(web):
     web.upload(dists.wheel("brie", "1.0", description=readme, description_content_type="text/x-rst"))
     page = web.client.get("/projects/brie/").get_data(as_text=True)
     assert "&lt;script&gt;" in page and "<script>alert" not in page
+
+
+def _many_versions(web: WebApp, versions: int) -> list[str]:
+    """A private project ``wheel-of-cheese`` with one file per version, rows written directly."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from havarti.db.models import ORIGIN_UPLOADED, File, Project
+
+    now = datetime.now(UTC)
+    names = [f"{n // 100}.{n % 100}" for n in range(versions)]
+    with web.index.db.engine.begin() as connection:
+        project_id = connection.execute(insert(Project).values(
+            name="wheel-of-cheese", display_name="wheel-of-cheese", private=True, serial=1,
+            created=now)).inserted_primary_key[0]
+        connection.execute(insert(File), [{
+            "project_id": project_id, "filename": f"wheel_of_cheese-{v}-py3-none-any.whl",
+            "version": v, "packagetype": "bdist_wheel", "size": 1000 + n,
+            "sha256": f"{n:064x}", "yanked": False, "upload_time": now - timedelta(minutes=n),
+            "origin": ORIGIN_UPLOADED, "storage_key": f"k/{n}", "stored": True}
+            for n, v in enumerate(names)])
+    return names
+
+
+def test_project_page_of_a_huge_project_shows_fifty_versions_a_page(web):
+    import time
+
+    names = _many_versions(web, 5_000)
+    newest_first = names[::-1]
+    first = web.client.get("/projects/wheel-of-cheese/")
+    assert first.status_code == 200
+    started = time.perf_counter()
+    response = web.client.get("/projects/wheel-of-cheese/")
+    elapsed = time.perf_counter() - started
+    page = response.get_data(as_text=True)
+    shown = re.findall(r'<tbody class="release" id="v([^"]+)">', page)
+    assert shown == newest_first[:browse.VERSIONS_PER_PAGE] and len(shown) == 50
+    assert len(response.get_data()) < 100_000, "a 5,000-version page must stay small"
+    assert elapsed < 1.0, f"served in {elapsed:.2f} s"
+    # The install line and the counts are about the whole project, not the page.
+    assert "wheel-of-cheese==49.99" in page
+    assert "5,000 versions, 5,000 files" in page
+    assert "Versions 1–50 of 5,000" in page
+    assert 'rel="next" href="/projects/wheel-of-cheese/?page=2"' in page
+    assert 'rel="last" href="/projects/wheel-of-cheese/?page=100"' in page
+
+    second = web.client.get("/projects/wheel-of-cheese/?page=2").get_data(as_text=True)
+    assert re.findall(r'<tbody class="release" id="v([^"]+)">', second) == newest_first[50:100]
+    assert 'rel="prev" href="/projects/wheel-of-cheese/?page=1"' in second
+    last = web.client.get("/projects/wheel-of-cheese/?page=100").get_data(as_text=True)
+    assert re.findall(r'<tbody class="release" id="v([^"]+)">', last)[-1] == "0.0"
+    assert 'rel="next"' not in last
+
+    # ?version= opens the page holding that version (where yanking a file lands).
+    jumped = web.client.get("/projects/wheel-of-cheese/?version=0.5").get_data(as_text=True)
+    assert "page 100 of 100" in jumped and 'id="v0.5"' in jumped
+
+    beyond = web.client.get("/projects/wheel-of-cheese/?page=101")
+    assert beyond.status_code == 404 and "has 100 pages of versions" in text(beyond)
+    assert web.client.get("/projects/wheel-of-cheese/?version=9.9.9").status_code == 404
+    for bad in ("0", "x", "²", "4611686018427387904", "9" * 5000):
+        assert web.client.get(f"/projects/wheel-of-cheese/?page={bad}").status_code == 400
+    for bad in ("1" * 5000, "1.0 or 1", "%00"):
+        assert web.client.get(f"/projects/wheel-of-cheese/?version={bad}").status_code == 400
+
+
+def test_project_page_with_few_versions_has_no_pager(web):
+    _many_versions(web, 50)
+    page = web.client.get("/projects/wheel-of-cheese/").get_data(as_text=True)
+    assert len(re.findall(r'<tbody class="release"', page)) == 50
+    assert 'aria-label="Pages of versions"' not in page and "Versions 1–50" not in page

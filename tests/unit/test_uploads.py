@@ -90,6 +90,16 @@ def test_an_sdist_offers_no_metadata_file(db, storage, tmp_path):
     assert list(stored_objects(tmp_path).values()) == [dist.data]
 
 
+def _zip(files: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return buffer.getvalue()
+
+
 REFUSALS = [
     ("bad filename", dict(filename="refused.exe"), InvalidUpload, "filename"),
     ("path", dict(filename="../refused-1.0-py3-none-any.whl"), InvalidUpload, "filename"),
@@ -111,6 +121,33 @@ REFUSALS = [
      "someone-else"),
     ("metadata version", dict(data=dists.wheel("refused", "2.0").data, sha256_digest=None,
                               md5_digest=None, blake2_256_digest=None), InvalidUpload, "version"),
+    # Fields no database column can hold as they are (Postgres: NUL, over 255 characters).
+    ("long filename", dict(filename="refused-1.0-" + "x" * 200 + "-none-any.whl"), InvalidUpload,
+     "filename is longer than 200 bytes"),
+    ("NUL in filename", dict(filename="refused-1.0-py3-none-any\0.whl"), InvalidUpload,
+     "filename contains a control character"),
+    ("name not a name", dict(name="refused\r\nX-Evil: 1"), InvalidUpload,
+     "not a valid project name"),
+    ("NUL in version", dict(version="1.0\0"), InvalidUpload, "version contains a control"),
+    ("digest not hex", dict(sha256_digest="é" * 64), InvalidUpload,
+     "sha256_digest is not a 64-digit hex digest"),
+    ("md5 not hex", dict(md5_digest="z" * 32), InvalidUpload, "md5_digest is not"),
+    ("metadata version too long for int()", dict(
+        data=_zip({"refused-1.0.dist-info/METADATA": b"Name: refused\nVersion: " + b"1" * 5000}),
+        sha256_digest=None, md5_digest=None, blake2_256_digest=None),
+     InvalidUpload, "metadata names version"),
+    *[(f"metadata {label}", dict(data=dists.wheel("refused", "1.0", **fields).data,
+                                 sha256_digest=None, md5_digest=None, blake2_256_digest=None),
+       InvalidUpload, reason) for label, fields, reason in [
+        ("long requires-python", {"requires_python": ">=3," + "!=3.1," * 60},
+         "Requires-Python is longer than 255"),
+        ("NUL requires-python", {"requires_python": ">=3\0"},
+         "Requires-Python contains a control character"),
+        ("long content type", {"description": "x", "description_content_type": "t" * 256},
+         "Description-Content-Type is longer than 255"),
+        ("NUL summary", {"summary": "nul\0summary"}, "Summary contains a NUL"),
+        ("NUL description", {"description": "a\0b"}, "description contains a NUL"),
+    ]],
 ]
 
 
@@ -121,6 +158,21 @@ def test_refusals_store_nothing(db, storage, tmp_path, case, overrides, error, r
         accept_upload(db, storage, upload(dist, **overrides), MAX)
     assert rows(db) == (0, 0)
     assert stored_objects(tmp_path) == {}
+
+
+def test_a_filename_over_246_characters_is_a_400_not_a_storage_failure(db, storage, tmp_path):
+    dist = dists.wheel("a" * 240, "1.0")
+    assert len(dist.filename) > 246
+    with pytest.raises(InvalidUpload, match="filename is longer than"):
+        accept_upload(db, storage, upload(dist), MAX)
+    assert rows(db) == (0, 0) and stored_objects(tmp_path) == {}
+
+
+def test_metadata_text_is_read_as_utf8(db, storage):
+    dist = dists.wheel("accents", "1.0", summary="Fromage affiné ☃",
+                       description="# Crème\n\nbrûlée")
+    row = accept_upload(db, storage, upload(dist), MAX)
+    assert row.summary == "Fromage affiné ☃" and row.description == "# Crème\n\nbrûlée"
 
 
 def test_a_filename_is_never_replaced(db, storage, tmp_path):
