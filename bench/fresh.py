@@ -26,8 +26,6 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -37,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import measure, reference  # noqa: E402
 from tests.support.clients import uv_binary  # noqa: E402
-from tests.support.server import HavartiServer, clean_env, free_port  # noqa: E402
+from tests.support.server import clean_env, free_port  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
 PAGES = {"1-file": reference.SMALL_PROJECT, "2,000-file": "synth-2000"}
@@ -47,20 +45,11 @@ def step(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-@contextmanager
-def havarti(data_dir: Path, fallback: str, **env: str) -> Iterator[HavartiServer]:
-    server = HavartiServer(data_dir, env={"FALLBACK": fallback, **env}).start(timeout=60)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def pages(nginx: reference.Nginx, label: str, seconds: int) -> list[str]:
     """wrk on each page through Havarti (INDEX_TTL=0) and from nginx; CPU per revalidation."""
     rows = []
     fallback = f"{nginx.url}/simple/"
-    with havarti(WORK / "fresh" / f"pages-{label}", fallback, INDEX_TTL="0") as server:
+    with measure.havarti(WORK / "fresh" / f"pages-{label}", fallback, INDEX_TTL="0") as server:
         pid = server.process.pid  # type: ignore[union-attr]
         for name, project in PAGES.items():
             url = f"{server.index_url}{project}/"
@@ -82,7 +71,7 @@ def cold_installs(nginx: reference.Nginx, rounds: int) -> tuple[list[float], lis
     ours, direct = [], []
     for i in range(rounds):
         direct.append(measure.uv_install(uv, fallback, requirements, env))
-        with havarti(WORK / "fresh" / f"cold-{i}", fallback) as server:
+        with measure.havarti(WORK / "fresh" / f"cold-{i}", fallback) as server:
             ours.append(measure.uv_install(uv, server.index_url, requirements, env))
         step(f"cold round {i + 1}: Havarti {ours[-1]:.2f} s, nginx {direct[-1]:.2f} s")
     return ours, direct

@@ -9,10 +9,16 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    from tests.support.server import HavartiServer
 
 #: What pip sends for a project page: both sides negotiate the same representation.
 PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
@@ -187,3 +193,16 @@ def render_times(fallback: str, data_dir: Path, project: str, runs: int = 7) -> 
         finally:
             index.close()
     return results
+
+
+@contextmanager
+def havarti(data_dir: Path, fallback: str | None, **env: str) -> Iterator[HavartiServer]:
+    """Havarti serving in front of ``fallback`` (None: its default upstream, PyPI)."""
+    from tests.support.server import HavartiServer
+
+    settings = {"FALLBACK": fallback, **env} if fallback else dict(env)
+    server = HavartiServer(data_dir, env=settings).start(timeout=60)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import measure, reference  # noqa: E402
 from tests.support.clients import uv_binary  # noqa: E402
-from tests.support.server import HavartiServer, clean_env  # noqa: E402
+from tests.support.server import clean_env  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "real"
 
@@ -44,15 +44,12 @@ def main() -> int:
         data = WORK / f"round-{i}"
         shutil.rmtree(data, ignore_errors=True)
         direct_cold = measure.uv_install(uv, PYPI_SIMPLE_ENDPOINT, requirements, env)
-        server = HavartiServer(data, env={}).start(timeout=60)  # every setting at its default
-        try:
+        with measure.havarti(data, None) as server:  # every setting at its default
             ours_cold = measure.uv_install(uv, server.index_url, requirements, env)
             # Stored before the warm round: a file's last byte reaches the client first.
             time.sleep(2)
             direct_warm = measure.uv_install(uv, PYPI_SIMPLE_ENDPOINT, requirements, env)
             ours_warm = measure.uv_install(uv, server.index_url, requirements, env)
-        finally:
-            server.stop()
         cold.append((ours_cold, direct_cold))
         warm.append((ours_warm, direct_warm))
         print(f"round {i + 1}: cold {ours_cold:.2f} s vs {direct_cold:.2f} s, "

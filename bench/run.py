@@ -19,8 +19,7 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import measure, reference  # noqa: E402
 from tests.support.clients import uv_binary  # noqa: E402
-from tests.support.server import HavartiServer, clean_env, free_port  # noqa: E402
+from tests.support.server import clean_env, free_port  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
 _T0 = time.monotonic()
@@ -55,15 +54,6 @@ class Row:
 
 def _fmt(value: float, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
-
-
-@contextmanager
-def havarti(data_dir: Path, fallback: str, **env: str) -> Iterator[HavartiServer]:
-    server = HavartiServer(data_dir, env={"FALLBACK": fallback, **env}).start(timeout=60)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def main() -> int:
@@ -116,7 +106,7 @@ def run_all(args: argparse.Namespace, nginx: reference.Nginx, big_name: str) -> 
     cold, cold_ref = [], []
     for i in range(args.cold_runs):
         cold_ref.append(measure.uv_install(uv, fallback, requirements, env))
-        with havarti(caches / f"cold-{i}", fallback) as server:
+        with measure.havarti(caches / f"cold-{i}", fallback) as server:
             cold.append(measure.uv_install(uv, server.index_url, requirements, env))
     warm_dir = caches / f"cold-{args.cold_runs - 1}"
 
@@ -126,7 +116,7 @@ def run_all(args: argparse.Namespace, nginx: reference.Nginx, big_name: str) -> 
     ref: list[float] = []
     rss_install = pss_install = 0.0
     for ttl in ("0", "300"):
-        with havarti(warm_dir, fallback, INDEX_TTL=ttl) as server:
+        with measure.havarti(warm_dir, fallback, INDEX_TTL=ttl) as server:
             measure.uv_install(uv, server.index_url, requirements, env)  # prime in-process caches
             with measure.RssSampler(server.process.pid) as rss:  # type: ignore[union-attr]
                 for _ in range(args.runs):
@@ -153,7 +143,7 @@ def run_all(args: argparse.Namespace, nginx: reference.Nginx, big_name: str) -> 
     big_url = f"/files/{reference.BIG_PROJECT}/{big_name}"
     mbs = nginx_mbs = 0.0
     for ttl in ("300", "0"):
-        with havarti(warm_dir, fallback, INDEX_TTL=ttl) as server:
+        with measure.havarti(warm_dir, fallback, INDEX_TTL=ttl) as server:
             for project in pages.values():
                 httpx.get(f"{server.index_url}{project}/", timeout=30).raise_for_status()
             with measure.RssSampler(server.process.pid) as rss:  # type: ignore[union-attr]
@@ -284,7 +274,7 @@ def _backend(data_dir: Path, storage_env: dict[str, str], fallback: str, require
     uv, env = uv_binary(), clean_env()
     big_url = f"/files/{reference.BIG_PROJECT}/{big_name}"
     try:
-        with havarti(data_dir, fallback, **storage_env) as server:
+        with measure.havarti(data_dir, fallback, **storage_env) as server:
             measure.uv_install(uv, server.index_url, requirements, env)  # cold: fills storage
             # One warm install each: five backends must fit the run's time budget.
             warm = measure.uv_install(uv, server.index_url, requirements, env)
