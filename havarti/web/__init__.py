@@ -51,7 +51,8 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     # the request timer (telemetry puts that first, so refusals are timed and logged too).
     guard.init_app(app)
     telemetry.init_app(app)
-    app.wsgi_app = hot_pages(app.wsgi_app, settings.index_ttl, settings.read_auth)  # type: ignore[assignment]
+    app.wsgi_app = hot_pages(app.wsgi_app, settings.index_ttl, settings.read_auth,  # type: ignore[assignment]
+                             settings.page_cache_mb * 2**20 // 4)
     if settings.trusted_proxies:
         # The client address (and scheme) as the trusted proxies saw it; X-Forwarded-For
         # is ignored without them, as any client can send it.

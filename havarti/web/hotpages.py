@@ -13,12 +13,12 @@ here and every request revalidates.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from havarti import metrics as prom
+from havarti.cache import BoundedCache
 
 #: How long a response is replayed without asking the index again.
 HOT_SECONDS = 1.0
@@ -30,10 +30,9 @@ WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
 
 class _Entry:
-    __slots__ = ("expires", "etag", "headers", "body", "not_modified_headers")
+    __slots__ = ("etag", "headers", "body", "not_modified_headers")
 
-    def __init__(self, expires: float, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.expires = expires
+    def __init__(self, headers: list[tuple[str, str]], body: bytes) -> None:
         self.headers = headers
         self.body = body
         self.etag = next((v for k, v in headers if k.lower() == "etag"), None)
@@ -43,11 +42,12 @@ class _Entry:
 class HotPages:
     """WSGI middleware replaying recent ``GET /simple/<project>/`` 200 answers."""
 
-    def __init__(self, app: WSGIApp, seconds: float) -> None:
+    def __init__(self, app: WSGIApp, seconds: float, max_bytes: int = 16 * 2**20) -> None:
         self.app = app
         self.seconds = seconds
-        self._entries: dict[tuple[str, str], _Entry] = {}
-        self._guard = threading.Lock()
+        # The one cache type (havarti/cache.py), here with an expiry: replays last HOT_SECONDS.
+        self._entries: BoundedCache[tuple[str, str], _Entry] = BoundedCache(
+            max_bytes, lambda e: len(e.body) + 512, max_entries=MAX_ENTRIES, ttl=seconds)
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -61,7 +61,7 @@ class HotPages:
         key = (path, environ.get("HTTP_ACCEPT", ""))
         started = time.perf_counter()
         entry = self._entries.get(key)
-        if entry is not None and entry.expires > time.monotonic():
+        if entry is not None:
             return self._replay(entry, environ, start_response, started)
         return self._fill(key, environ, start_response)
 
@@ -94,11 +94,7 @@ class HotPages:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-        entry = _Entry(time.monotonic() + self.seconds, list(captured[1]), body)
-        with self._guard:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[key] = entry
+        self._entries.put(key, _Entry(list(captured[1]), body))
         return [body]
 
 
@@ -115,8 +111,8 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == bare for tag in if_none_match.split(","))
 
 
-def wrap(app: WSGIApp, index_ttl: int, read_auth: bool) -> WSGIApp:
+def wrap(app: WSGIApp, index_ttl: int, read_auth: bool, max_bytes: int = 16 * 2**20) -> WSGIApp:
     """``app`` behind the micro-cache when INDEX_TTL allows it (and reads need no passcode)."""
     if index_ttl <= 0 or read_auth:
         return app
-    return HotPages(app, min(float(index_ttl), HOT_SECONDS))
+    return HotPages(app, min(float(index_ttl), HOT_SECONDS), max_bytes)
