@@ -6,16 +6,14 @@ normalised (PEP 503), so a normalised query matches with plain LIKE.
 
 from __future__ import annotations
 
-import threading
 import warnings
-from collections import OrderedDict
-from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import case, func, select
 
+from havarti.cache import BoundedCache
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
 from havarti.domain.distributions import normalized
@@ -136,38 +134,12 @@ class Description:
     html: str | None
 
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class LRU(Generic[K, V]):
-    """A small thread-safe least-recently-used map, for rendered pieces of pages."""
-
-    def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._size = size
-        self._guard = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._guard:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> V:
-        with self._guard:
-            self._items[key] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return value
-
-
 class DescriptionCache:
     """Rendered descriptions by (project, serial): rendering a README is slow, serials are cheap."""
 
     def __init__(self, size: int = 256) -> None:
-        self._items: LRU[tuple[str, int], Description] = LRU(size)
+        self._items: BoundedCache[tuple[str, int], Description] = BoundedCache(
+            16 * 2**20, lambda d: len(d.html or "") + len(d.summary or "") + 64, max_entries=size)
 
     def get(self, db: Database, project: str) -> tuple[Project | None, Description]:
         canonical = normalized(project)

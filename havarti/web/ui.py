@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from havarti.cache import BoundedCache
 from havarti.domain import browse, stats
 from havarti.domain.distributions import normalized, same_version
 from havarti.domain.index import RenderedPage
@@ -217,8 +218,8 @@ class ListingPart:
 
 def _listing(rendered: RenderedPage, cached: frozenset[str]) -> Listing:
     # Grouping and sorting 5,000 versions takes longer than a page may: once per change.
-    cache: browse.LRU[tuple[str, frozenset[str]], Listing] = _extension(
-        "havarti_listings", lambda: browse.LRU(64))
+    cache: BoundedCache[tuple[str, frozenset[str]], Listing] = _extension(
+        "havarti_listings", lambda: BoundedCache(16 * 2**20, lambda li: 200 * li.files + 256, 64))
     key = (rendered.json_etag, cached)
     listing = cache.get(key)
     if listing is None:
@@ -229,8 +230,8 @@ def _listing(rendered: RenderedPage, cached: frozenset[str]) -> Listing:
 
 
 def _listing_page(etag: str, cached: frozenset[str], listing: Listing, number: int) -> ListingPart:
-    cache: browse.LRU[tuple[str, frozenset[str], int], ListingPart] = _extension(
-        "havarti_listing_pages", lambda: browse.LRU(128))
+    cache: BoundedCache[tuple[str, frozenset[str], int], ListingPart] = _extension(
+        "havarti_listing_pages", lambda: BoundedCache(16 * 2**20, lambda lp: len(lp.html) + 256, 128))
     key = (etag, cached, number)
     part = cache.get(key)
     if part is None:
