@@ -169,6 +169,10 @@ def format_time(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+#: Most files of a project share a few requires-python values: escape each once.
+_escape_repeated = lru_cache(maxsize=4096)(escape)
+
+
 def _file_html(f: PageFile) -> str:
     # The href is Havarti's own quoted URL: nothing in it to escape.
     href = f.url
@@ -176,7 +180,7 @@ def _file_html(f: PageFile) -> str:
         href += f"#sha256={escape(f.hashes['sha256'])}"
     attrs = f'href="{href}"'
     if f.requires_python:
-        attrs += f' data-requires-python="{escape(f.requires_python)}"'
+        attrs += f' data-requires-python="{_escape_repeated(f.requires_python)}"'
     if f.yanked is not False:
         attrs += f' data-yanked="{escape(f.yanked if isinstance(f.yanked, str) else "")}"'
     if isinstance(f.core_metadata, dict) and f.core_metadata:

@@ -31,7 +31,7 @@ from pypi_simple.errors import UnsupportedContentTypeError, UnsupportedRepoVersi
 
 from havarti import __version__
 from havarti import metrics as prom
-from havarti.domain.distributions import dist_version
+from havarti.domain.distributions import SDIST_SUFFIXES, dist_version
 from havarti.domain.pages import JSON_TYPE
 from havarti.errors import UpstreamError, UpstreamNotFound
 from havarti.metrics import observe_upstream_hooks
@@ -431,14 +431,17 @@ def _log_dropped(project: str, filenames: list[str]) -> None:
     """One line per page for the entries dropped because they name another project.
 
     A page may list a file of another project (``victim-1.0-...whl`` on ``evilproj``'s
-    page): served under this project it would poison that filename's cache.
+    page): served under this project it would poison that filename's cache. Old
+    installers (``.exe``, ``.egg``, ``.msi``) are dropped too, but quietly: no client
+    of a simple index installs them, and big projects list dozens.
     """
-    if not filenames:
+    foreign = [f for f in filenames if f.endswith((".whl", *SDIST_SUFFIXES))]
+    if not foreign:
         return
-    shown = ", ".join(repr(f[:100]) for f in filenames[:5])
-    more = f" and {len(filenames) - 5} more" if len(filenames) > 5 else ""
+    shown = ", ".join(repr(f[:100]) for f in foreign[:5])
+    more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
     log.warning("upstream-files-dropped project=%s count=%d reason=filename names another "
-                "project or is no wheel/sdist name files=%s%s", project, len(filenames), shown, more)
+                "project or is no wheel/sdist name files=%s%s", project, len(foreign), shown, more)
 
 
 class _UrlResolver:
