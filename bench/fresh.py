@@ -22,6 +22,7 @@ machine's configured package index.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import time
@@ -49,7 +50,9 @@ def pages(nginx: reference.Nginx, label: str, seconds: int) -> list[str]:
     """wrk on each page through Havarti (INDEX_TTL=0) and from nginx; CPU per revalidation."""
     rows = []
     fallback = f"{nginx.url}/simple/"
-    with measure.havarti(WORK / "fresh" / f"pages-{label}", fallback, INDEX_TTL="0") as server:
+    data = WORK / "fresh" / f"pages-{label}"
+    shutil.rmtree(data, ignore_errors=True)
+    with measure.havarti(data, fallback, INDEX_TTL="0") as server:
         pid = server.process.pid  # type: ignore[union-attr]
         for name, project in PAGES.items():
             url = f"{server.index_url}{project}/"
@@ -71,7 +74,9 @@ def cold_installs(nginx: reference.Nginx, rounds: int) -> tuple[list[float], lis
     ours, direct = [], []
     for i in range(rounds):
         direct.append(measure.uv_install(uv, fallback, requirements, env))
-        with measure.havarti(WORK / "fresh" / f"cold-{i}", fallback) as server:
+        data = WORK / "fresh" / f"cold-{i}"
+        shutil.rmtree(data, ignore_errors=True)
+        with measure.havarti(data, fallback) as server:
             ours.append(measure.uv_install(uv, server.index_url, requirements, env))
         step(f"cold round {i + 1}: Havarti {ours[-1]:.2f} s, nginx {direct[-1]:.2f} s")
     return ours, direct
@@ -79,8 +84,6 @@ def cold_installs(nginx: reference.Nginx, rounds: int) -> tuple[list[float], lis
 
 def big_page(nginx: reference.Nginx, runs: int = 5) -> tuple[float, float]:
     """(median ms, peak MB of Python memory) to fetch, parse, store and render the 5,000-file page."""
-    import shutil
-
     from havarti.config import load_settings
     from havarti.wiring import build_index, prepare
 
