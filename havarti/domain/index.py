@@ -151,18 +151,18 @@ class PackageIndex:
         project = self.db.first(_PROJECT_ROW, name=canonical)
         private = project is not None and project.private
         upstream: UpstreamState | None = None
-        stale = False
+        stale_reason: str | None = None
         if not private or canonical in self.settings.upstream_merge:
             try:
                 upstream = self.mirror.state(canonical)
-                stale = upstream.stale
+                stale_reason = upstream.stale_reason
             except UpstreamNotFound:
                 if not private:
                     raise NotFound(f"no project named {canonical!r}") from None
-            except UpstreamError:
+            except UpstreamError as exc:
                 if not private:
                     raise
-                stale = True
+                stale_reason = f"upstream unreachable: {exc}"
         key = (canonical, project.serial if project else -1,
                upstream.token if upstream else None, self._cooldown_epoch())
         rendered = self._pages.get(key)
@@ -170,10 +170,7 @@ class PackageIndex:
             page = self._build_page(canonical, project.id if private and project else None,
                                     upstream)
             rendered = self._pages.put(key, RenderedPage.of(page))
-        if stale:
-            reason = upstream.stale_reason if upstream and upstream.stale else None
-            return replace(rendered, stale_reason=reason or "upstream unreachable")
-        return rendered
+        return replace(rendered, stale_reason=stale_reason) if stale_reason else rendered
 
     def _cooldown_epoch(self) -> int | None:
         # A cooldown makes the page depend on the clock: rebuild at most once a minute.
