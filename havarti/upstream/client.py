@@ -15,8 +15,6 @@ from datetime import datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
-from pypi_simple import ProjectPage as SimplePage
-from pypi_simple.errors import UnsupportedContentTypeError, UnsupportedRepoVersionError
 
 from havarti import __version__
 from havarti.domain.pages import JSON_TYPE
@@ -114,6 +112,10 @@ class UpstreamClient:
                               response.headers.get("Last-Modified"))
 
     def _parse(self, name: str, response: httpx.Response) -> list[UpstreamFile]:
+        # pypi-simple (with pydantic and BeautifulSoup, ~27 MB) only where a page is parsed.
+        from pypi_simple import ProjectPage as SimplePage
+        from pypi_simple.errors import UnsupportedContentTypeError, UnsupportedRepoVersionError
+
         content_type = response.headers.get("Content-Type", "text/html").split(";")[0].strip()
         try:
             if content_type == JSON_TYPE:

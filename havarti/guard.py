@@ -1,0 +1,381 @@
+"""gunicorn's threaded worker, guarded against slow and greedy clients.
+
+gunicorn's ``gthread`` worker hands a connection to a thread as soon as its
+first byte arrives; the thread then reads the request head with no deadline,
+before any route or passcode check. 64 clients sending one header line a
+second, or a few dozen authenticated uploads that stall, then hold every
+thread, and ``/health`` stops answering. This worker changes four things:
+
+- **The head is read by the event loop**, not a thread, and must be complete
+  within ``HEADER_TIMEOUT`` seconds of the connection (or of the previous
+  answer on a kept-alive one); later it is answered 408 and closed. A thread
+  only ever sees a request whose head is already here, together with its body
+  when that is small (up to :data:`SMALL_BODY`).
+- **Larger bodies (uploads) share a quarter of the threads** (at least one):
+  an upload beyond that waits in the event loop, holding no thread, and is
+  answered 503 if no slot frees up within :data:`SLOT_WAIT` seconds. Pages,
+  files and ``/health`` always have the other threads.
+- **A body must make progress**: each read waits at most ``BODY_TIMEOUT``
+  seconds, and the whole body may take no longer than ``BODY_TIMEOUT`` plus
+  the time it needs at :data:`MIN_BODY_RATE`. Past that the application sees
+  the body end (an upload is then refused as incomplete, nothing stored) and
+  the connection closes. Sending a response has the same idle bound, so a
+  client that stops reading a download frees its thread too.
+- **One client address holds at most ``MAX_CLIENT_CONNECTIONS`` connections
+  per worker process**; more are answered 429 and closed at once.
+
+It is the worker class of both ``havarti serve`` and the seed's ``gunicorn
+... havarti:app`` line (through ``gunicorn.conf.py``). TLS and HTTP/2
+listeners, which Havarti does not use (a router or proxy terminates TLS), keep
+gunicorn's own behaviour.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+import selectors
+import socket
+import time
+from collections import Counter, deque
+from functools import partial
+from typing import Any
+
+from gunicorn.http2 import negotiation
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+log = logging.getLogger("havarti.guard")
+
+#: A body up to this size is read with the head, by the event loop.
+SMALL_BODY = 64 * 1024
+#: A request head (request line and header fields) larger than this is refused (431).
+MAX_HEAD = 64 * 1024
+#: Seconds an upload may wait for a free upload thread before a 503.
+SLOT_WAIT = 30.0
+#: Bytes a second a request body must average, after BODY_TIMEOUT's grace.
+MIN_BODY_RATE = 16 * 1024
+
+_END = b"\r\n\r\n"
+_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\d+)[ \t]*$", re.I | re.M)
+_CHUNKED_OR_CONTINUE = re.compile(rb"^(transfer-encoding|expect)[ \t]*:", re.I | re.M)
+
+
+class Limits:
+    """The guard's settings, read from the environment like every other setting."""
+
+    def __init__(self) -> None:
+        from havarti.config import ConfigError, Settings, load_settings
+
+        try:
+            settings = load_settings()
+        except ConfigError:
+            settings = Settings()  # the application's own start-up reports the error
+        self.header_timeout = settings.header_timeout
+        self.body_timeout = settings.body_timeout
+        self.per_client = settings.max_client_connections
+
+
+def _client_address(client: Any) -> str:
+    return client[0] if isinstance(client, tuple) and client else str(client)
+
+
+class BodyClock:
+    """The socket as the request parser reads it: every read bounded by the body deadline.
+
+    When the deadline passes, reads return end-of-data: the application sees
+    a short body, and the worker closes the connection after answering.
+    """
+
+    def __init__(self, sock: socket.socket, limits: Limits) -> None:
+        self.sock = sock
+        self.limits = limits
+        self.expired = False
+        self.arm()
+
+    def arm(self) -> None:
+        """A new request starts: its body gets a fresh allowance."""
+        self.started = time.monotonic()
+        self.received = 0
+
+    def recv(self, size: int) -> bytes:
+        if self.expired:
+            return b""
+        limits = self.limits
+        remaining = (self.started + limits.body_timeout + self.received / MIN_BODY_RATE
+                     - time.monotonic())
+        wait = min(limits.body_timeout, remaining)
+        previous = self.sock.gettimeout()
+        try:
+            if wait <= 0:
+                raise TimeoutError
+            self.sock.settimeout(wait)
+            data = self.sock.recv(size)
+        except TimeoutError:
+            self.expired = True
+            log.warning("slow-client body-deadline remote=%s received=%d",
+                        _client_address(self.sock_peer()), self.received)
+            return b""
+        finally:
+            try:
+                self.sock.settimeout(previous)
+            except OSError:
+                pass
+        self.received += len(data)
+        return data
+
+    def sock_peer(self) -> Any:
+        try:
+            return self.sock.getpeername()
+        except OSError:
+            return "?"
+
+    # finish_body() bounds its drain through these.
+    def gettimeout(self) -> float | None:
+        return self.sock.gettimeout()
+
+    def settimeout(self, value: float | None) -> None:
+        self.sock.settimeout(value)
+
+
+class GuardedConn(TConn):  # type: ignore[misc]
+    """A connection that knows its worker, to release its client count and slot on close."""
+
+    def __init__(self, worker: GuardedThreadWorker, *args: Any) -> None:
+        super().__init__(*args)
+        self.worker = worker
+        self.address = _client_address(self.client)
+        self.head = bytearray()
+        self.deadline = 0.0
+        self.needed = 0  # bytes of head + small body to gather; 0 = head not complete yet
+        self.ready = False  # gathered: the next enqueue goes to a thread
+        self.slot = False  # holds one of the upload threads
+        self.watched = False  # registered with the event loop for reading
+        self.clock: BodyClock | None = None
+        self.closed = False
+
+    def close(self, graceful: bool = False) -> None:
+        if not self.closed:
+            self.closed = True
+            self.worker.forget(self)
+        super().close(graceful)
+
+
+class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker with the guards described in this module's docstring."""
+
+    def init_process(self) -> None:
+        self.limits = Limits()
+        self.per_client: Counter[str] = Counter()
+        self.gathering: dict[GuardedConn, None] = {}
+        self.slots = max(1, self.cfg.threads // 4)
+        self.slots_busy = 0
+        self.slot_queue: deque[GuardedConn] = deque()
+        self.guarded = not self.cfg.is_ssl
+        super().init_process()
+
+    # Connections in
+
+    def accept(self, listener: socket.socket) -> None:
+        if not self.guarded:
+            return super().accept(listener)
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                return None
+            raise
+        if negotiation.prior_knowledge_allowed(self.cfg, client_addr):
+            # HTTP/2 with prior knowledge: gunicorn's own handling.
+            self.nr_conns += 1
+            client_sock.setblocking(True)
+            return self.enqueue_req(TConn(self.cfg, client_sock, client_addr, listener.getsockname()))
+        address = _client_address(client_addr)
+        if self.limits.per_client and self.per_client[address] >= self.limits.per_client:
+            log.warning("slow-client too-many-connections remote=%s held=%d",
+                        address, self.per_client[address])
+            _answer_and_close(client_sock, "429 Too Many Requests")
+            return None
+        self.nr_conns += 1
+        self.per_client[address] += 1
+        conn = GuardedConn(self, self.cfg, client_sock, client_addr, listener.getsockname())
+        return self.enqueue_req(conn)
+
+    def enqueue_req(self, conn: TConn) -> None:
+        """Every way to a thread comes here: gather the head first unless already done."""
+        if not isinstance(conn, GuardedConn) or conn.ready:
+            if isinstance(conn, GuardedConn):
+                conn.ready = False
+            return super().enqueue_req(conn)
+        self._gather(conn)
+        return None
+
+    def _gather(self, conn: GuardedConn) -> None:
+        conn.head = bytearray()
+        if conn.parser is not None:
+            # Read-ahead the parser holds (a pipelined request) is part of the next head.
+            conn.head += conn.parser.unreader.take_buffered()
+        conn.needed = 0
+        conn.deadline = time.monotonic() + self.limits.header_timeout
+        conn.sock.setblocking(False)
+        self.gathering[conn] = None
+        # Mostly the request is there already (the socket was found readable): read it now.
+        self._readable(conn)
+
+    def _readable(self, conn: GuardedConn, _sock: Any = None) -> None:
+        """Take what has arrived; hand ``conn`` on once it has what it needs."""
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            data = None
+        except OSError:
+            data = b""
+        if data == b"":
+            self._leave(conn)
+            self.nr_conns -= 1
+            conn.close()
+            return
+        if data:
+            conn.head += data
+        if not self._complete(conn) and not conn.watched:
+            conn.watched = True
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, conn))
+
+    def _leave(self, conn: GuardedConn) -> None:
+        """``conn`` leaves the event loop's gathering."""
+        if conn.watched:
+            conn.watched = False
+            self.poller.unregister(conn.sock)
+        self.gathering.pop(conn, None)
+
+    def _complete(self, conn: GuardedConn) -> bool:
+        """Hand ``conn`` on when what it needs has arrived; True if it left the gathering."""
+        if not conn.needed:
+            end = conn.head.find(_END)
+            if end < 0:
+                if len(conn.head) > MAX_HEAD:
+                    self._refuse(conn, "431 Request Header Fields Too Large")
+                    return True
+                return False
+            head = bytes(conn.head[:end])
+            length = _LENGTH.search(head)
+            size = int(length.group(1)) if length else 0
+            if _CHUNKED_OR_CONTINUE.search(head) or size > SMALL_BODY:
+                self._leave(conn)
+                self._to_slot(conn)
+                return True
+            conn.needed = end + len(_END) + size
+        if len(conn.head) < conn.needed:
+            return False
+        self._leave(conn)
+        self._dispatch(conn)
+        return True
+
+    def _to_slot(self, conn: GuardedConn) -> None:
+        if self.slots_busy < self.slots:
+            self.slots_busy += 1
+            conn.slot = True
+            self._dispatch(conn)
+        else:
+            conn.deadline = time.monotonic() + SLOT_WAIT
+            self.slot_queue.append(conn)
+
+    def _dispatch(self, conn: GuardedConn) -> None:
+        conn.sock.setblocking(True)
+        conn.init()
+        if conn.clock is None:
+            conn.clock = BodyClock(conn.sock, self.limits)
+            conn.parser.unreader.sock = conn.clock
+        conn.clock.arm()
+        conn.parser.unreader.unread(bytes(conn.head))
+        conn.head = bytearray()
+        conn.data_ready = True
+        conn.ready = True
+        self.enqueue_req(conn)
+
+    def handle_request(self, req: Any, conn: TConn) -> bool:
+        if not isinstance(conn, GuardedConn):
+            return bool(super().handle_request(req, conn))
+        # A client that stops reading a response frees its thread after BODY_TIMEOUT
+        # (the thread set the socket blocking; a timeout keeps it blocking, bounded).
+        conn.sock.settimeout(self.limits.body_timeout)
+        try:
+            return bool(super().handle_request(req, conn))
+        except TimeoutError:
+            log.warning("slow-client send-deadline remote=%s path=%s", conn.address,
+                        _printable(req.path))
+            return False
+
+    # Connections out
+
+    def finish_request(self, conn: TConn, fs: Any) -> None:
+        if isinstance(conn, GuardedConn):
+            if conn.slot:
+                self._release_slot(conn)
+            if conn.clock is not None and conn.clock.expired:
+                self.nr_conns -= 1
+                conn.close()
+                return
+        super().finish_request(conn, fs)
+
+    def _release_slot(self, conn: GuardedConn) -> None:
+        conn.slot = False
+        self.slots_busy -= 1
+        while self.slot_queue and self.slots_busy < self.slots:
+            waiting = self.slot_queue.popleft()
+            if waiting.closed:
+                continue
+            self.slots_busy += 1
+            waiting.slot = True
+            self._dispatch(waiting)
+
+    def forget(self, conn: GuardedConn) -> None:
+        """``conn`` closed: its client holds one connection fewer."""
+        self.per_client[conn.address] -= 1
+        if self.per_client[conn.address] <= 0:
+            del self.per_client[conn.address]
+        if conn.slot:
+            # Closed without finishing (worker stopping): give the slot back.
+            self._release_slot(conn)
+
+    def _refuse(self, conn: GuardedConn, status: str) -> None:
+        self._leave(conn)
+        self.nr_conns -= 1
+        _answer_and_close(conn.sock, status)
+        conn.close()
+
+    def murder_pending(self) -> None:
+        """Once a loop (about a second): end heads and upload waits past their deadlines."""
+        super().murder_pending()
+        now = time.monotonic()
+        for conn in [c for c in self.gathering if c.deadline <= now]:
+            log.warning("slow-client header-deadline remote=%s bytes=%d", conn.address,
+                        len(conn.head))
+            self._refuse(conn, "408 Request Timeout")
+        while self.slot_queue and (self.slot_queue[0].deadline <= now or self.slot_queue[0].closed):
+            conn = self.slot_queue.popleft()
+            if not conn.closed:
+                log.warning("slow-client upload-wait remote=%s", conn.address)
+                self.nr_conns -= 1
+                _answer_and_close(conn.sock, "503 Service Unavailable")
+                conn.close()
+
+
+def _printable(value: str) -> str:
+    return value.encode("unicode_escape").decode("ascii")[:200]
+
+
+def _answer_and_close(sock: socket.socket, status: str) -> None:
+    """A short answer, without blocking, then close."""
+    reason = status.split(" ", 1)[1]
+    body = f"{reason}\n".encode()
+    try:
+        sock.setblocking(False)
+        sock.send(f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+                  f"Connection: close\r\n\r\n".encode() + body)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
