@@ -8,6 +8,7 @@ holds whole. Options on the command line still win. The options themselves
 live in :func:`havarti.server.worker_options`, shared with ``havarti serve``.
 """
 
-from havarti.server import worker_options
+from havarti.server import lean_imports, worker_options
 
+lean_imports()
 globals().update(worker_options())

@@ -15,7 +15,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-
 STORAGE_BACKENDS = ("localstorage", "s3storage", "rackspacestorage", "swiftstorage")
 FILE_MISS_MODES = ("stream", "redirect")
 #: pypi_simple.PYPI_SIMPLE_ENDPOINT, not imported: pypi-simple is large and only parsing needs it.
