@@ -33,10 +33,14 @@ gunicorn's own behaviour.
 from __future__ import annotations
 
 import errno
+import fcntl
+import io
 import logging
 import re
 import selectors
 import socket
+import struct
+import termios
 import time
 from collections import Counter, deque
 from functools import partial
@@ -172,6 +176,8 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.slots_busy = 0
         self.slot_queue: deque[GuardedConn] = deque()
         self.guarded = not self.cfg.is_ssl
+        #: Connections a thread is answering: [bytes unsent when last looked, when that changed].
+        self.answering: dict[GuardedConn, list[float]] = {}
         super().init_process()
 
     # Connections in
@@ -206,6 +212,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         if not isinstance(conn, GuardedConn) or conn.ready:
             if isinstance(conn, GuardedConn):
                 conn.ready = False
+                self.answering[conn] = [0, time.monotonic()]
             return super().enqueue_req(conn)
         self._gather(conn)
         return None
@@ -217,7 +224,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
             conn.head += conn.parser.unreader.take_buffered()
         conn.needed = 0
         conn.deadline = time.monotonic() + self.limits.header_timeout
-        conn.sock.setblocking(False)
+        # Non-blocking already: a new connection (TConn) or one back from the poller.
         self.gathering[conn] = None
         # Mostly the request is there already (the socket was found readable): read it now.
         self._readable(conn)
@@ -281,35 +288,24 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
             self.slot_queue.append(conn)
 
     def _dispatch(self, conn: GuardedConn) -> None:
-        conn.sock.setblocking(True)
-        conn.init()
-        if conn.clock is None:
-            conn.clock = BodyClock(conn.sock, self.limits)
-            conn.parser.unreader.sock = conn.clock
-        conn.clock.arm()
-        conn.parser.unreader.unread(bytes(conn.head))
+        clock = conn.clock
+        if clock is None:
+            conn.init()  # the parser; the thread makes the socket blocking (ThreadWorker.handle)
+            clock = conn.clock = BodyClock(conn.sock, self.limits)
+            conn.parser.unreader.sock = clock
+        clock.arm()
+        # The parser's buffer was emptied into the head (_gather): the head becomes it.
+        conn.parser.unreader.buf = io.BytesIO(conn.head)
         conn.head = bytearray()
         conn.data_ready = True
         conn.ready = True
         self.enqueue_req(conn)
 
-    def handle_request(self, req: Any, conn: TConn) -> bool:
-        if not isinstance(conn, GuardedConn):
-            return bool(super().handle_request(req, conn))
-        # A client that stops reading a response frees its thread after BODY_TIMEOUT
-        # (the thread set the socket blocking; a timeout keeps it blocking, bounded).
-        conn.sock.settimeout(self.limits.body_timeout)
-        try:
-            return bool(super().handle_request(req, conn))
-        except TimeoutError:
-            log.warning("slow-client send-deadline remote=%s path=%s", conn.address,
-                        _printable(req.path))
-            return False
-
     # Connections out
 
     def finish_request(self, conn: TConn, fs: Any) -> None:
         if isinstance(conn, GuardedConn):
+            self.answering.pop(conn, None)
             if conn.slot:
                 self._release_slot(conn)
             if conn.clock is not None and conn.clock.expired:
@@ -338,6 +334,26 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
             # Closed without finishing (worker stopping): give the slot back.
             self._release_slot(conn)
 
+    def _stalled_readers(self, now: float) -> None:
+        """Shut the sockets of clients that took none of their answer for BODY_TIMEOUT.
+
+        The thread sending stays in a plain blocking send (a socket timeout would cost
+        every response extra system calls and GIL hand-overs); the event loop looks
+        at each answering socket's unsent bytes once a second instead, and a shutdown
+        ends the thread's send at once.
+        """
+        for conn, seen in list(self.answering.items()):
+            unsent = _unsent(conn.sock)
+            if unsent <= 0 or unsent != seen[0]:
+                seen[0], seen[1] = unsent, now
+            elif now - seen[1] > self.limits.body_timeout:
+                log.warning("slow-client send-deadline remote=%s unsent=%d", conn.address, unsent)
+                del self.answering[conn]
+                try:
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
     def _refuse(self, conn: GuardedConn, status: str) -> None:
         self._leave(conn)
         self.nr_conns -= 1
@@ -345,9 +361,10 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         conn.close()
 
     def murder_pending(self) -> None:
-        """Once a loop (about a second): end heads and upload waits past their deadlines."""
+        """Once a loop (about a second): end heads, upload waits and stalled answers."""
         super().murder_pending()
         now = time.monotonic()
+        self._stalled_readers(now)
         for conn in [c for c in self.gathering if c.deadline <= now]:
             log.warning("slow-client header-deadline remote=%s bytes=%d", conn.address,
                         len(conn.head))
@@ -361,8 +378,12 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
                 conn.close()
 
 
-def _printable(value: str) -> str:
-    return value.encode("unicode_escape").decode("ascii")[:200]
+def _unsent(sock: socket.socket) -> int:
+    """Bytes written to ``sock`` that its peer has not taken yet (Linux SIOCOUTQ); -1 unknown."""
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0])
+    except (OSError, ValueError):
+        return -1
 
 
 def _answer_and_close(sock: socket.socket, status: str) -> None:

@@ -127,6 +127,26 @@ def test_a_stalled_upload_body_is_cut_and_nothing_is_stored(start_server):
     assert post_upload(server.url, dist, PASSCODE).status_code == 200
 
 
+def test_a_client_that_stops_reading_a_download_is_cut(start_server):
+    server = start_server({"PASSCODE": PASSCODE, "BODY_TIMEOUT": "1"})
+    big = dists.wheel("unread", "1.0", payload_size=16 * 2**20)
+    assert post_upload(server.url, big, PASSCODE).status_code == 200
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(f"GET /files/unread/{big.filename} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        deadline = time.monotonic() + 10
+        while "slow-client send-deadline" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "slow-client send-deadline" in server.log()
+        # The server shut the connection: what is left arrives, then the end.
+        sock.settimeout(5)
+        received = 0
+        while chunk := sock.recv(1 << 20):
+            received += len(chunk)
+    assert received < len(big.data)
+
+
 def test_connections_per_client_address_are_bounded(start_server):
     server = start_server({"MAX_CLIENT_CONNECTIONS": "5"}, command=None)
     # Two workers: at most 5 each from one address; the rest answered 429 and closed at once.
