@@ -8,19 +8,17 @@ A web process never needs Celery's worker machinery, and importing it costs
 about 16 MB per process: ``havarti.app`` is a Celery application only in a
 process that has imported Celery before asking for it (the ``celery`` command,
 ``havarti worker``). A web process with ``REDIS_URI`` set builds a small
-sending-only Celery app on its first job (:class:`LazyJobRunner`).
+sending-only Celery app on its first job (:class:`havarti.jobs.celery.SendingApp`).
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 from havarti import metrics
 from havarti.config import ConfigError, Settings, load_settings
-from havarti.jobs.base import JobRunner
 from havarti.wiring import IndexHolder, RunnerFactory, prepare
 
 
@@ -45,7 +43,9 @@ class Havarti:
         """REDIS_URI set: jobs go to Celery workers, sent by a Celery app built on first use."""
         if not settings.redis_uri:
             return None
-        return lambda get_index: LazyJobRunner(lambda: _sending_runner(settings, get_index))
+        from havarti.jobs.celery import CeleryRunner, SendingApp
+
+        return lambda get_index: CeleryRunner(SendingApp(settings, get_index), settings)
 
     @property
     def flask(self) -> Any:
@@ -59,48 +59,6 @@ class Havarti:
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
         return self.flask(environ, start_response)
-
-
-def _sending_runner(settings: Settings, get_index: Callable[[], Any]) -> JobRunner:
-    from celery import Celery
-
-    from havarti.jobs.celery import CeleryRunner, configure
-
-    app = Celery("havarti", set_as_current=False)
-    configure(app, settings, get_index)
-    return CeleryRunner(app, settings)
-
-
-class LazyJobRunner(JobRunner):
-    """A runner built on first use: a web process that never enqueues never imports Celery."""
-
-    def __init__(self, build: Callable[[], JobRunner]) -> None:
-        self._build = build
-        self._runner: JobRunner | None = None
-        self._guard = threading.Lock()
-
-    @property
-    def runner(self) -> JobRunner:
-        if self._runner is None:
-            with self._guard:
-                if self._runner is None:
-                    self._runner = self._build()
-        return self._runner
-
-    def enqueue(self, name: str, **kwargs: Any) -> bool:
-        return self.runner.enqueue(name, **kwargs)
-
-    def failure(self, name: str, **kwargs: Any) -> str | None:
-        return self.runner.failure(name, **kwargs)
-
-    def pending(self) -> int:
-        return self.runner.pending()
-
-    def describe(self) -> str:
-        return self.runner.describe()
-
-    def check(self) -> str:
-        return self.runner.check()
 
 
 _celery_class: type | None = None
