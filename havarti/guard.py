@@ -20,9 +20,13 @@ thread, and ``/health`` stops answering. This worker changes four things:
   the time it needs at :data:`MIN_BODY_RATE`. Past that the application sees
   the body end (an upload is then refused as incomplete, nothing stored) and
   the connection closes. Sending a response has the same idle bound, so a
-  client that stops reading a download frees its thread too.
+  client that stops reading a download frees its thread too (the event loop
+  looks at each answering socket's unsent bytes once a second).
 - **One client address holds at most ``MAX_CLIENT_CONNECTIONS`` connections
   per worker process**; more are answered 429 and closed at once.
+
+Each refusal is a ``slow-client <kind> remote=<address>`` log line, at most one
+per kind and address every :data:`LOG_EVERY` seconds (the rest are counted).
 
 It is the worker class of both ``havarti serve`` and the seed's ``gunicorn
 ... havarti:app`` line (through ``gunicorn.conf.py``). TLS and HTTP/2
@@ -80,6 +84,25 @@ class Limits:
         self.per_client = settings.max_client_connections
 
 
+#: A kind of refusal is logged at most once per client address in this many seconds.
+LOG_EVERY = 10.0
+_last_noted: dict[tuple[str, str], list[float]] = {}
+
+
+def note(kind: str, address: str, detail: str = "") -> None:
+    """One ``slow-client`` log line; repeats from one address are counted, not each logged."""
+    now = time.monotonic()
+    seen = _last_noted.get((kind, address))
+    if seen is not None and now - seen[0] < LOG_EVERY:
+        seen[1] += 1
+        return
+    repeated = f" repeated={int(seen[1])}" if seen is not None and seen[1] else ""
+    if len(_last_noted) > 10_000:
+        _last_noted.clear()
+    _last_noted[(kind, address)] = [now, 0]
+    log.warning("slow-client %s remote=%s%s%s", kind, address, f" {detail}" if detail else "", repeated)
+
+
 def _client_address(client: Any) -> str:
     return client[0] if isinstance(client, tuple) and client else str(client)
 
@@ -117,8 +140,7 @@ class BodyClock:
             data = self.sock.recv(size)
         except TimeoutError:
             self.expired = True
-            log.warning("slow-client body-deadline remote=%s received=%d",
-                        _client_address(self.sock_peer()), self.received)
+            note("body-deadline", _client_address(self.sock_peer()), f"received={self.received}")
             return b""
         finally:
             try:
@@ -197,9 +219,9 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
             client_sock.setblocking(True)
             return self.enqueue_req(TConn(self.cfg, client_sock, client_addr, listener.getsockname()))
         address = _client_address(client_addr)
-        if self.limits.per_client and self.per_client[address] >= self.limits.per_client:
-            log.warning("slow-client too-many-connections remote=%s held=%d",
-                        address, self.per_client[address])
+        # (A Unix socket's clients have no address to tell them apart.)
+        if self.limits.per_client and address and self.per_client[address] >= self.limits.per_client:
+            note("too-many-connections", address, f"held={self.per_client[address]}")
             _answer_and_close(client_sock, "429 Too Many Requests")
             return None
         self.nr_conns += 1
@@ -347,7 +369,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
             if unsent <= 0 or unsent != seen[0]:
                 seen[0], seen[1] = unsent, now
             elif now - seen[1] > self.limits.body_timeout:
-                log.warning("slow-client send-deadline remote=%s unsent=%d", conn.address, unsent)
+                note("send-deadline", conn.address, f"unsent={unsent}")
                 del self.answering[conn]
                 try:
                     conn.sock.shutdown(socket.SHUT_RDWR)
@@ -366,13 +388,12 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         now = time.monotonic()
         self._stalled_readers(now)
         for conn in [c for c in self.gathering if c.deadline <= now]:
-            log.warning("slow-client header-deadline remote=%s bytes=%d", conn.address,
-                        len(conn.head))
+            note("header-deadline", conn.address, f"bytes={len(conn.head)}")
             self._refuse(conn, "408 Request Timeout")
         while self.slot_queue and (self.slot_queue[0].deadline <= now or self.slot_queue[0].closed):
             conn = self.slot_queue.popleft()
             if not conn.closed:
-                log.warning("slow-client upload-wait remote=%s", conn.address)
+                note("upload-wait", conn.address)
                 self.nr_conns -= 1
                 _answer_and_close(conn.sock, "503 Service Unavailable")
                 conn.close()
