@@ -246,7 +246,9 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
             conn.head += conn.parser.unreader.take_buffered()
         conn.needed = 0
         conn.deadline = time.monotonic() + self.limits.header_timeout
-        # Non-blocking already: a new connection (TConn) or one back from the poller.
+        if conn.sock.gettimeout() != 0.0:
+            # Straight from a thread (a pipelined request): the event loop must never block.
+            conn.sock.setblocking(False)
         self.gathering[conn] = None
         # Mostly the request is there already (the socket was found readable): read it now.
         self._readable(conn)

@@ -189,3 +189,24 @@ def _read_all(sock: socket.socket, until: float) -> bytes:
             break
         data += chunk
     return data
+
+
+def test_the_guard_keeps_http_framing(start_server):
+    """Pipelined requests, a small body in two pieces, a chunked body: as gunicorn alone."""
+    server = start_server({"PASSCODE": PASSCODE})
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /simple/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert _read_all(sock, until=time.monotonic() + 5).count(b"HTTP/1.1 200 ") == 3
+    yank = "/api/projects/nothing/files/nothing-1.0.tar.gz/yank"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(f"POST {yank} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 21\r\n\r\n{\"reason\":".encode())
+        time.sleep(0.3)
+        sock.sendall(b' "abcdefg"}')
+        assert sock.recv(200).startswith(b"HTTP/1.1 404 ")  # the body was read whole
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(f"POST {yank} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n"
+                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "2\r\n{}\r\n0\r\n\r\n".encode())
+        assert sock.recv(200).startswith(b"HTTP/1.1 404 ")
