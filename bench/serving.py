@@ -139,9 +139,14 @@ def mixed_requests(server: HavartiServer, count: int, files: list[str]) -> None:
             client.get(path, headers={"Accept": accept}).raise_for_status()
 
 
-def processes(pid: int) -> list[tuple[str, float, float]]:
-    """(role, RSS MB, PSS MB) of a server's master and its workers."""
+def processes(pid: int, workers: int = 0) -> list[tuple[str, float, float]]:
+    """(role, RSS MB, PSS MB) of a server's master and its workers (waiting for ``workers``)."""
     root = psutil.Process(pid)
+    deadline = time.monotonic() + 30
+    while len(root.children(recursive=True)) < workers and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if workers:
+        time.sleep(1)  # the last one's imports done
     found = []
     for index, proc in enumerate([root, *root.children(recursive=True)]):
         info = proc.memory_full_info()
@@ -158,15 +163,16 @@ def memory_rows(fallback: str, big_file: str, small_file: str) -> list[Row]:
     """
     rows = []
     py = sys.executable
-    for label, command in (("havarti serve, 2 workers", None),
-                           ("seed line (-w 3 --preload)", [py, "-m", "gunicorn", "-w", "3", "--preload",
-                                                           "-b", "127.0.0.1:{port}", "havarti:app"])):
+    for label, command, count in (("havarti serve, 2 workers", None, 2),
+                                  ("seed line (-w 3 --preload)",
+                                   [py, "-m", "gunicorn", "-w", "3", "--preload", "-b", "127.0.0.1:{port}",
+                                    "havarti:app"], 3)):
         port = free_port()
         line = [part.format(port=port) for part in command] if command else None
         data = WORK / "memory"
         shutil.rmtree(data, ignore_errors=True)
         with started(data, fallback, line, port, INDEX_TTL="600") as server:
-            boot = processes(server.process.pid)  # type: ignore[union-attr]
+            boot = processes(server.process.pid, count)  # type: ignore[union-attr]
             mixed_requests(server, 1000, [big_file, small_file, f"{small_file}.metadata"])
             procs = processes(server.process.pid)  # type: ignore[union-attr]
         for when, found in (("at boot", boot), ("after 1,000 mixed requests", procs)):

@@ -200,6 +200,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.guarded = not self.cfg.is_ssl
         #: Connections a thread is answering: [bytes unsent when last looked, when that changed].
         self.answering: dict[GuardedConn, list[float]] = {}
+        self._next_sweep = 0.0
         super().init_process()
 
     # Connections in
@@ -385,9 +386,13 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
         conn.close()
 
     def murder_pending(self) -> None:
-        """Once a loop (about a second): end heads, upload waits and stalled answers."""
+        """Called on every pass of the event loop: once a second, end heads, upload waits
+        and answers past their deadlines (a pass per request would cost every request)."""
         super().murder_pending()
         now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 1.0
         self._stalled_readers(now)
         for conn in [c for c in self.gathering if c.deadline <= now]:
             note("header-deadline", conn.address, f"bytes={len(conn.head)}")
