@@ -242,7 +242,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _gather(self, conn: GuardedConn) -> None:
         conn.head = bytearray()
-        if conn.parser is not None:
+        if conn.parser is not None and conn.parser.unreader.buf.tell():
             # Read-ahead the parser holds (a pipelined request) is part of the next head.
             conn.head += conn.parser.unreader.take_buffered()
         conn.needed = 0
@@ -257,7 +257,7 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
     def _readable(self, conn: GuardedConn, _sock: Any = None) -> None:
         """Take what has arrived; hand ``conn`` on once it has what it needs."""
         try:
-            data = conn.sock.recv(65536)
+            data = conn.sock.recv(16384)
         except (BlockingIOError, InterruptedError):
             data = None
         except OSError:
@@ -289,10 +289,9 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
                     self._refuse(conn, "431 Request Header Fields Too Large")
                     return True
                 return False
-            head = bytes(conn.head[:end])
-            length = _LENGTH.search(head)
+            length = _LENGTH.search(conn.head, 0, end)
             size = int(length.group(1)) if length else 0
-            if _CHUNKED_OR_CONTINUE.search(head) or size > SMALL_BODY:
+            if size > SMALL_BODY or _CHUNKED_OR_CONTINUE.search(conn.head, 0, end):
                 self._leave(conn)
                 self._to_slot(conn)
                 return True
