@@ -11,6 +11,8 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY havarti ./havarti
+# gunicorn reads its worker settings (threads, slow-client guards) from its working directory.
+COPY gunicorn.conf.py ./
 RUN pip install . \
     && useradd --system --create-home --home-dir /home/havarti havarti \
     && mkdir -p /data && chown havarti /data

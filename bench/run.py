@@ -65,6 +65,8 @@ def main() -> int:
                         help="skip the production-topology column (Postgres, Redis, Celery)")
     parser.add_argument("--no-backends", dest="backends", action="store_false",
                         help="skip the per-storage-backend figures (needs the local Swift)")
+    parser.add_argument("--no-serving", dest="serving", action="store_false",
+                        help="skip the web-process figures of bench/serving.py (servers, memory, slow clients)")
     args = parser.parse_args()
     global _LOAD_BEFORE
     # A stopped run (kill, timeout) still stops its nginx and Havarti servers.
@@ -181,6 +183,10 @@ def run_all(args: argparse.Namespace, nginx: reference.Nginx, big_name: str) -> 
     rows.append(Row("(e) first request: fetch, parse, store, render, ms", _fmt(times["first"], 1),
                     "–", "–", "report", "–"))
 
+    if args.serving:
+        step("serving: candidate servers, web-process memory, slow clients (bench/serving.py)")
+        rows += _guarded("serving", lambda: serving_rows(args, nginx, fallback, big_url))
+
     if args.topology:
         step("production topology: gunicorn + Celery + Postgres + Redis, local storage")
         rows += _guarded("topology", lambda: topology_rows(args, fallback, requirements, ref_med, nginx_pages))
@@ -196,6 +202,17 @@ def run_all(args: argparse.Namespace, nginx: reference.Nginx, big_name: str) -> 
                         f"{_fmt(value, 0)} ({_fmt(pss, 0)})", "–", "–", "< 100",
                         "yes" if value < 100 else "**no**"))
     return rows
+
+
+def serving_rows(args: argparse.Namespace, nginx: reference.Nginx, fallback: str,
+                 big_url: str) -> list[Row]:
+    """bench/serving.py's figures (issue 10), beside this run's nginx."""
+    from bench import serving
+
+    small = next((WORK / "dists").glob(f"{reference.SMALL_PROJECT}-*.whl")).name
+    found = serving.rows(nginx, fallback, big_url, f"/files/{reference.SMALL_PROJECT}/{small}",
+                         args.seconds)
+    return [Row(f"(serving) {r.what}", r.value, r.nginx, "–", r.target, r.met) for r in found]
 
 
 def topology_rows(args: argparse.Namespace, fallback: str, requirements: list[str], ref_med: float,

@@ -3,6 +3,12 @@
 ``gunicorn havarti:app`` calls it as a WSGI application (it delegates to the
 Flask app); ``celery --app=havarti worker`` finds a Celery application. Both
 are the same object, built from the environment on first access.
+
+A web process never needs Celery's worker machinery, and importing it costs
+about 16 MB per process: ``havarti.app`` is a Celery application only in a
+process that has imported Celery before asking for it (the ``celery`` command,
+``havarti worker``). A web process with ``REDIS_URI`` set builds a small
+sending-only Celery app on its first job (:class:`havarti.jobs.celery.SendingApp`).
 """
 
 from __future__ import annotations
@@ -11,24 +17,24 @@ import sys
 import threading
 from typing import Any, NoReturn
 
-from celery import Celery
-
 from havarti import logs, metrics
 from havarti.config import ConfigError, Settings, load_settings
 from havarti.wiring import IndexHolder, RunnerFactory, prepare
 
 
-class Havarti(Celery):
-    """A Celery application that is also the WSGI application."""
+class Havarti:
+    """The WSGI application, and the holder of this process's PackageIndex."""
 
     def __init__(self, settings: Settings, migrate: bool = True) -> None:
-        super().__init__("havarti", set_as_current=False)
         # Web and Celery processes alike: one escaped line per event (havarti.logs).
         logs.configure(settings.debug)
+        self._setup(settings, migrate)
+        self.holder = IndexHolder(settings, self._runner_factory(settings))
+
+    def _setup(self, settings: Settings, migrate: bool) -> None:
         # Before any worker forks: each process then writes its counters for /metrics to add up.
         metrics.configure(settings.package_cache)
         self.settings = settings
-        self.holder = IndexHolder(settings, self._runner_factory(settings))
         self._flask: Any = None
         self._flask_guard = threading.Lock()
         if migrate:
@@ -36,13 +42,12 @@ class Havarti(Celery):
                 print(f"havarti: {line}", file=sys.stderr)
 
     def _runner_factory(self, settings: Settings) -> RunnerFactory | None:
-        """REDIS_URI set: jobs go to Celery workers; unset: in-process threads (the default)."""
+        """REDIS_URI set: jobs go to Celery workers, sent by a Celery app built on first use."""
         if not settings.redis_uri:
             return None
-        from havarti.jobs.celery import CeleryRunner, configure
+        from havarti.jobs.celery import CeleryRunner, SendingApp
 
-        configure(self, settings, lambda: self.holder.get())
-        return lambda _get_index: CeleryRunner(self, settings)
+        return lambda get_index: CeleryRunner(SendingApp(settings, get_index), settings)
 
     @property
     def flask(self) -> Any:
@@ -54,8 +59,38 @@ class Havarti(Celery):
                     self._flask = create_app(self.settings, self.holder)
         return self._flask
 
-    def __call__(self, environ: dict, start_response: Any) -> Any:  # type: ignore[override]
+    def __call__(self, environ: dict, start_response: Any) -> Any:
         return self.flask(environ, start_response)
+
+
+_celery_class: type | None = None
+
+
+def celery_application_class() -> type:
+    """``Havarti`` that is also a Celery application (its tasks registered), for worker processes."""
+    global _celery_class
+    if _celery_class is None:
+        from celery import Celery
+
+        class CeleryHavarti(Havarti, Celery):  # type: ignore[misc]
+            def __init__(self, settings: Settings, migrate: bool = True) -> None:
+                Celery.__init__(self, "havarti", set_as_current=False)
+                self._setup(settings, migrate)
+                self.holder = IndexHolder(settings, self._worker_runner_factory(settings))
+
+            def _worker_runner_factory(self, settings: Settings) -> RunnerFactory | None:
+                if not settings.redis_uri:
+                    return None
+                from havarti.jobs.celery import CeleryRunner, configure
+
+                configure(self, settings, lambda: self.holder.get())
+                return lambda _get_index: CeleryRunner(self, settings)
+
+            def __call__(self, environ: dict, start_response: Any) -> Any:  # type: ignore[override]
+                return self.flask(environ, start_response)
+
+        _celery_class = CeleryHavarti
+    return _celery_class
 
 
 _application: Havarti | None = None
@@ -71,8 +106,10 @@ def get_application() -> Havarti:
     if _application is None:
         with _lock:
             if _application is None:
+                # The celery command (and `havarti worker`) imported Celery before asking.
+                cls = celery_application_class() if "celery" in sys.modules else Havarti
                 try:
-                    application = Havarti(load_settings())
+                    application = cls(load_settings())
                 except ConfigError as exc:
                     _stop(f"configuration error: {exc}")
                 except Exception as exc:  # noqa: BLE001 -- database drivers raise many types

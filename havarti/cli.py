@@ -61,12 +61,12 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     With no environment at all this is the embedded default: SQLite and files
     under PACKAGE_CACHE (~/.havarti-packages), PyPI upstream, jobs in-process.
     """
-    from havarti.server import run
+    from havarti.server import exec_serve
 
     settings = settings_or_exit(host=host, port=port, workers=workers, threads=threads)
     prepare_or_exit(settings)
     click.echo(banner(settings))
-    run(settings)
+    exec_serve(settings)
 
 
 def prepare_or_exit(settings: Settings) -> None:

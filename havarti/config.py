@@ -15,10 +15,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pypi_simple import PYPI_SIMPLE_ENDPOINT
-
 STORAGE_BACKENDS = ("localstorage", "s3storage", "rackspacestorage", "swiftstorage")
 FILE_MISS_MODES = ("stream", "redirect")
+#: pypi_simple.PYPI_SIMPLE_ENDPOINT, not imported: pypi-simple is large and only parsing needs it.
+PYPI_SIMPLE_ENDPOINT = "https://pypi.org/simple/"
 RACKSPACE_IDENTITY_URL = "https://identity.api.rackspacecloud.com/v2.0/"
 
 
@@ -159,6 +159,13 @@ class Settings:
                            "web worker processes for `havarti serve`")
     threads: int = setting("WEB_THREADS", 16, lambda n, r: _int(n, r, 1, 256),
                            "threads per web worker")
+    # Slow and greedy clients (havarti/worker.py): gunicorn's worker for both command lines.
+    header_timeout: float = setting("HEADER_TIMEOUT", 10.0, _float,
+                                    "seconds a request's head (request line and headers) may take")
+    body_timeout: float = setting("BODY_TIMEOUT", 30.0, _float,
+                                  "seconds a request body or a response may go without progress")
+    max_client_connections: int = setting("MAX_CLIENT_CONNECTIONS", 100, _int,
+                                          "connections one client address may hold per web worker (0: no bound)")
     passcode: str | None = setting("PASSCODE", None, doc="upload passcode (basic-auth password)")
     storage: str = setting("STORAGE", "localstorage", _choice(STORAGE_BACKENDS), "storage backend")
     package_cache: Path = setting("PACKAGE_CACHE", Path("~/.havarti-packages").expanduser(), _path,

@@ -1,45 +1,127 @@
-"""Running the web app under gunicorn (threads) for `havarti serve`."""
+"""Running the web app under gunicorn: ``havarti serve`` and the seed's ``gunicorn ... havarti:app``.
+
+:func:`worker_options` is the one place the web worker is configured. The
+seed's command line reads it through ``gunicorn.conf.py`` at the repository
+root (gunicorn loads ``./gunicorn.conf.py`` from its working directory, as on
+Heroku and in the Docker image); ``havarti serve`` applies it here. Both get
+gunicorn's threaded worker with Havarti's guards against slow clients
+(:mod:`havarti.worker`): a slow download holds one thread, not a whole worker,
+and a slow request head holds none.
+
+``havarti serve`` migrates first, then replaces its own process with a fresh
+interpreter running :func:`main` (``python -m havarti.server``). The master
+then holds gunicorn and nothing else, neither Alembic from the migration nor
+the application: each worker imports what serving needs after the fork
+(``preload_app`` off), so no worker carries pages only the master used.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
+from havarti.config import ConfigError, Settings, load_settings
 
-from havarti.config import Settings
+#: The worker class of both command lines.
+WORKER_CLASS = "havarti.worker.GuardedThreadWorker"
+
+#: Modules a web process never uses that its dependencies import when they are installed:
+#: httpx's command-line tool (rich, pygments: ~5 MB) and, through httpcore, trio (~12 MB;
+#: Havarti's upstream client is synchronous). Blocked in web processes only.
+UNUSED_IN_WEB = ("httpx._main", "trio")
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        super().__init__()
+def lean_imports() -> None:
+    """Make the imports in :data:`UNUSED_IN_WEB` fail (their importers fall back), unless done."""
+    for name in UNUSED_IN_WEB:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
-    def load_config(self) -> None:
-        s = self.settings
-        options: dict[str, Any] = {
-            "bind": f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}",
-            "workers": s.workers,
-            "worker_class": "gthread",
-            "threads": s.threads,
-            "preload_app": True,
-            # Several instances on one machine (tests, benchmarks) must not share one socket.
-            "control_socket_disable": True,
-            "timeout": 300,
-            "graceful_timeout": 10,
-            "keepalive": 5,
-            "accesslog": "-" if s.debug else None,
-            "loglevel": "debug" if s.debug else "info",
-        }
-        for key, value in options.items():
-            self.cfg.set(key, value)
 
-    def load(self) -> Any:
-        from havarti.application import Havarti
+def worker_options(settings: Settings | None = None) -> dict[str, Any]:
+    """gunicorn settings for Havarti's web workers, shared by both command lines.
 
-        app = Havarti(self.settings, migrate=False)
-        app.flask  # noqa: B018 -- build before forking
-        return app
+    ``settings`` None: read from the environment, falling back to the defaults
+    when it is malformed (the application reports that itself, in one line).
+    """
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ConfigError:
+            settings = Settings()
+    return {
+        "worker_class": WORKER_CLASS,
+        # A slow download holds one thread (sendfile on a blocking socket), never a worker.
+        "threads": settings.threads,
+        # Connections a worker holds at once: kept-alive ones and heads being read need no thread.
+        "worker_connections": 1000,
+        # The arbiter's heartbeat, which threads do not block; a wedged worker is replaced.
+        "timeout": 60,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        # Several instances on one machine (tests, benchmarks) must not share one socket.
+        "control_socket_disable": True,
+        "accesslog": "-" if settings.debug else None,
+        "loglevel": "debug" if settings.debug else "info",
+    }
+
+
+def serve_options(settings: Settings) -> dict[str, Any]:
+    """``havarti serve``: the worker options plus address, worker count, no preloading."""
+    bind = f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"
+    return {**worker_options(settings), "bind": bind, "workers": settings.workers,
+            "preload_app": False}
+
+
+def _gunicorn(settings: Settings) -> Any:
+    from gunicorn.app.base import BaseApplication
+
+    class Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in serve_options(settings).items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            # In each worker, after the fork (see the module docstring); migrated already.
+            from havarti.application import Havarti
+
+            app = Havarti(settings, migrate=False)
+            app.flask  # noqa: B018 -- built before the first request, not during it
+            return app
+
+    return Gunicorn()
 
 
 def run(settings: Settings) -> None:
-    _Gunicorn(settings).run()
+    """Serve in this process (the database already migrated)."""
+    from havarti import metrics
+
+    # Before any worker forks: the workers' /metrics files go to one folder, stale ones removed.
+    metrics.configure(settings.package_cache)
+    _gunicorn(settings).run()
+
+
+def exec_serve(settings: Settings) -> None:
+    """Replace this process by a fresh interpreter serving ``settings`` (see the module docstring)."""
+    env = dict(os.environ)
+    # Threads would each get a malloc arena of their own: more memory, held, for no speed here.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    env.update({"HOST": settings.host, "PORT": str(settings.port),
+                "WEB_CONCURRENCY": str(settings.workers), "WEB_THREADS": str(settings.threads)})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "havarti.server"], env)
+
+
+def main() -> None:
+    lean_imports()
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"havarti: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    run(settings)
+
+
+if __name__ == "__main__":
+    main()

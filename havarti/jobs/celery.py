@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import redis
-from celery import Celery, Task
 
 from havarti.config import Settings
 from havarti.domain.fetch import DownloadFailed
@@ -32,6 +31,9 @@ from havarti.errors import UpstreamError
 from havarti.jobs.base import JOBS, JobRunner, job_key
 
 if TYPE_CHECKING:
+    # Not at run time: a web process sends jobs without loading Celery until its first one.
+    from celery import Celery, Task
+
     from havarti.domain.index import PackageIndex
 
 log = logging.getLogger(__name__)
@@ -129,10 +131,37 @@ def _forget(client: redis.Redis, key: str) -> None:
         pass  # the key's TTL ends the de-duplication anyway
 
 
+class SendingApp:
+    """What a web process needs of Celery: ``send_task``, with Celery loaded at the first job.
+
+    Celery and kombu cost a web process about 16 MB it would carry for nothing until a job
+    is sent (or for ever, with ``INDEX_TTL`` and no misses); queue depth, failures and
+    de-duplication speak to Redis directly.
+    """
+
+    def __init__(self, settings: Settings, index: Callable[[], PackageIndex]) -> None:
+        self.settings = settings
+        self.index = index
+        self._app: Celery | None = None
+
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            from celery import Celery
+
+            app = Celery("havarti", set_as_current=False)
+            configure(app, self.settings, self.index)
+            self._app = app
+        return self._app
+
+    def send_task(self, *args: Any, **kwargs: Any) -> Any:
+        return self.app.send_task(*args, **kwargs)
+
+
 class CeleryRunner(JobRunner):
     """Sends jobs to the downloader workers through Redis."""
 
-    def __init__(self, app: Celery, settings: Settings) -> None:
+    def __init__(self, app: Celery | SendingApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
         self.redis = redis_client(settings)

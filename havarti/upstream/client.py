@@ -26,8 +26,6 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 import msgspec
 import urllib3
-from pypi_simple import ProjectPage as SimplePage
-from pypi_simple.errors import UnsupportedContentTypeError, UnsupportedRepoVersionError
 
 from havarti import __version__
 from havarti import metrics as prom
@@ -270,16 +268,15 @@ class UpstreamClient:
                 return self._parse_json(name, page)
             if page.content_type in HTML_TYPES:
                 return ParsedPage(_own_files(name, self._parse_html(name, page)))
-            raise UnsupportedContentTypeError(page.url, page.content_type)
-        except (ValueError, KeyError, TypeError, msgspec.DecodeError, UnsupportedContentTypeError,
-                UnsupportedRepoVersionError) as exc:
+            raise ValueError(f"unsupported content type {page.content_type!r}")
+        except (ValueError, KeyError, TypeError, msgspec.DecodeError) as exc:
             raise UpstreamError(f"upstream sent an unreadable page for {name}: "
                                 f"{str(exc).splitlines()[0][:200]}") from None
 
     def _parse_json(self, name: str, page: PageResponse) -> ParsedPage:
         document = _page_decoder.decode(page.body)
         if not document.meta.api_version.startswith("1."):
-            raise UnsupportedRepoVersionError(document.meta.api_version, "1.x")
+            raise ValueError(f"repository version {document.meta.api_version}, not 1.x")
         files = []
         dropped = []
         resolve = _UrlResolver(page.url)
@@ -300,7 +297,14 @@ class UpstreamClient:
         return ParsedPage(files, document.versions)
 
     def _parse_html(self, name: str, page: PageResponse) -> list[UpstreamFile]:
-        simple = SimplePage.from_html(name, page.body, page.url, None)
+        # pypi-simple (with BeautifulSoup, ~20 MB) loads only where an HTML page is parsed.
+        from pypi_simple import ProjectPage as SimplePage
+        from pypi_simple.errors import UnsupportedRepoVersionError
+
+        try:
+            simple = SimplePage.from_html(name, page.body, page.url, None)
+        except UnsupportedRepoVersionError as exc:
+            raise ValueError(str(exc)) from None
         files = []
         for pkg in simple.packages:
             core: bool | dict[str, str] = False

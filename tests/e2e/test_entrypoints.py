@@ -251,3 +251,57 @@ def test_read_auth_protects_pages_and_files(start_server, upstream, clients):
 def test_read_auth_without_passcode_is_refused_at_start(tmp_path):
     result = run([*HAVARTI, "serve"], {"PACKAGE_CACHE": str(tmp_path / "data"), "READ_AUTH": "true"})
     assert_one_line_exit_2(result, "PASSCODE")
+
+
+# A small web process
+
+
+def test_web_process_imports_only_what_serving_needs(tmp_path):
+    # What a `havarti serve` worker loads (migrated already, by the parent) while it serves
+    # pages, files, /health and /metrics: no Celery, no storage SDKs of other backends,
+    # no readme rendering, no migration tool, no page parser for pages it already holds.
+    env = {"PACKAGE_CACHE": str(tmp_path / "data"), "PASSCODE": PASSCODE, "REDIS_URI": "redis://127.0.0.1:1/0"}
+    assert invoke(["db", "upgrade"], env).exit_code == 0
+    code = """
+import sys
+from havarti.server import lean_imports
+lean_imports()
+from werkzeug.test import Client
+from havarti.application import Havarti
+from havarti.config import load_settings
+from tests.support import dists
+from tests.support.uploads import upload_form
+app = Havarti(load_settings(), migrate=False)
+client = Client(app)
+wheel = dists.wheel("lean", "1.0")
+form = {**upload_form(wheel), "content": (__import__("io").BytesIO(wheel.data), wheel.filename)}
+assert client.post("/", data=form, auth=("havarti", sys.argv[1])).status_code == 200
+for path in ("/health", "/simple/lean/", "/simple/", f"/files/lean/{wheel.filename}",
+             f"/files/lean/{wheel.filename}.metadata", "/metrics"):
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    response.close()
+heavy = ("celery", "kombu", "billiard", "boto3", "botocore", "swiftclient", "readme_renderer",
+         "alembic", "pypi_simple", "pydantic", "bs4", "trio", "rich", "pygments")
+print(sorted(name for name in heavy if sys.modules.get(name) is not None))
+"""
+    result = run([sys.executable, "-c", code, PASSCODE], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_a_web_process_loads_celery_at_its_first_job(tmp_path):
+    # REDIS_URI set: jobs go to Celery, yet the web process loads Celery only to send one.
+    code = """
+import sys
+from havarti.application import Havarti
+from havarti.config import load_settings
+runner = Havarti(load_settings(), migrate=False).holder._runner_factory(lambda: None)
+print(runner.pending(), 'celery' in sys.modules)
+print(runner.enqueue('cache_file', project='p', filename='f'), 'celery' in sys.modules)
+"""
+    env = {"PACKAGE_CACHE": str(tmp_path / "data"), "REDIS_URI": f"redis://127.0.0.1:{free_port()}/0"}
+    result = run([sys.executable, "-c", code], env)
+    assert result.returncode == 0, result.stderr
+    # No Redis there: queue depth unknown (-1) and the job not queued, without Celery so far.
+    assert result.stdout.split() == ["-1", "False", "False", "False"]

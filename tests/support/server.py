@@ -54,6 +54,8 @@ class HavartiServer:
     env: dict[str, str] = field(default_factory=dict)
     port: int = 0
     command: list[str] | None = None
+    #: Working directory (gunicorn reads ./gunicorn.conf.py from it); default: this process's.
+    cwd: Path | None = None
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -79,7 +81,7 @@ class HavartiServer:
         command = self.command or [sys.executable, "-m", "havarti.cli", "serve", "--workers", "2"]
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                                        start_new_session=True, cwd=self.cwd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
