@@ -7,6 +7,7 @@ value raises :class:`ConfigError`, which the CLI turns into one line and exit 2.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -17,8 +18,27 @@ from typing import Any
 
 STORAGE_BACKENDS = ("localstorage", "s3storage", "rackspacestorage", "swiftstorage")
 FILE_MISS_MODES = ("stream", "redirect")
-#: pypi_simple.PYPI_SIMPLE_ENDPOINT, not imported: pypi-simple is large and only parsing needs it.
-PYPI_SIMPLE_ENDPOINT = "https://pypi.org/simple/"
+
+
+def _pypi_simple_endpoint() -> str:
+    """``pypi_simple.PYPI_SIMPLE_ENDPOINT``, read from pypi-simple's source, not imported.
+
+    Importing pypi-simple loads pydantic, BeautifulSoup and requests (30 MB in
+    every web process) and only HTML parsing needs them; its constant is one
+    line of its ``__init__``. Should that line ever change shape, import it.
+    """
+    spec = importlib.util.find_spec("pypi_simple")
+    if spec is not None and spec.origin:
+        match = re.search(r'^PYPI_SIMPLE_ENDPOINT(?:\s*:\s*str)?\s*=\s*"([^"]+)"',
+                          Path(spec.origin).read_text(), re.M)
+        if match:
+            return match.group(1)
+    from pypi_simple import PYPI_SIMPLE_ENDPOINT
+
+    return PYPI_SIMPLE_ENDPOINT
+
+
+PYPI_SIMPLE_ENDPOINT = _pypi_simple_endpoint()
 RACKSPACE_IDENTITY_URL = "https://identity.api.rackspacecloud.com/v2.0/"
 
 

@@ -31,8 +31,8 @@ from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from pypi_simple import PYPI_SIMPLE_ENDPOINT
 
+from havarti.config import PYPI_SIMPLE_ENDPOINT
 from havarti.errors import UpstreamError
 
 log = logging.getLogger(__name__)

@@ -123,3 +123,14 @@ def test_readme_documents_every_variable():
     missing = [name for f in fields(Settings) for name in f.metadata["env"]
                if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_default_upstream_is_pypi_simples_own_constant_without_importing_it():
+    import subprocess
+    import sys
+
+    code = ("import sys; from havarti.config import load_settings; "
+            "print(load_settings({}).fallback, 'pypi_simple' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [PYPI_SIMPLE_ENDPOINT, "False"]
