@@ -214,7 +214,7 @@ class PackageIndex:
         return [f for f in files if f.upload_datetime is None or f.upload_datetime <= cutoff]
 
     def index(self) -> tuple[bytes, bytes]:
-        """The /simple/ page: private and cached projects (HTML, JSON)."""
+        """The /simple/ page: every project Havarti can serve without upstream (HTML, JSON)."""
         with self.db.session() as session:
             names = catalog.project_names(session)
         return render_index_html(names), render_index_json(names)
