@@ -6,6 +6,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from havarti import metrics
 from havarti.config import Settings
 
 
@@ -28,6 +29,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             "graceful_timeout": 10,
             "keepalive": 5,
             "accesslog": "-" if s.debug else None,
+            # The workers are gone by then: their metrics files go too.
+            "on_exit": lambda _arbiter: metrics.remove_default_folder(),
             "loglevel": "debug" if s.debug else "info",
         }
         for key, value in options.items():

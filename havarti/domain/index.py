@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select, update
 
 from havarti.cache import BoundedCache
 from havarti.config import Settings
-from havarti.db import Database
+from havarti.db import Database, unless_full
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
 from havarti.domain import catalog, json_api
 from havarti.domain.distributions import belongs_to, normalized, read_core_metadata
@@ -255,7 +255,9 @@ class PackageIndex:
                 return None
             if not row.stored:
                 return None
-            if body and (row.last_served is None or now - row.last_served > LAST_SERVED_RESOLUTION):
+        if body and (row.last_served is None or now - row.last_served > LAST_SERVED_RESOLUTION):
+            # For eviction's sake only: a full disk must not keep the file from being served.
+            with unless_full("last_served"), self.db.session() as session:
                 session.execute(update(File).where(File.id == row.id).values(last_served=now))
         if row.private and row.origin != ORIGIN_UPLOADED and canonical not in self.settings.upstream_merge:
             # A cached upstream file of a project that became private is shadowed too.

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from havarti.cache import BoundedCache
+from havarti.db import unless_full
 from havarti.domain import browse, stats
 from havarti.domain.distributions import normalized, same_version
 from havarti.domain.index import RenderedPage
@@ -260,8 +261,12 @@ def file_page(name: str, filename: str) -> Response | tuple[str, int] | str:
 def stats_page() -> str:
     index = context.index()
     recorder = telemetry.stats_recorder(create=False)
-    # This worker's latest counts, so a page right after a download shows it.
-    flushed = recorder.flush() if recorder is not None else 0
+    # This worker's latest counts, so a page right after a download shows it (kept for
+    # later when the disk is full).
+    flushed = 0
+    if recorder is not None:
+        with unless_full("download counts"):
+            flushed = recorder.flush()
     overview = _recent("overview", lambda: stats.overview(index.db), fresh=flushed > 0)
     return render_template("stats.html", overview=overview,
                            requests_chart=charts.requests_chart(overview.days),
