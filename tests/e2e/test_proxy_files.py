@@ -13,9 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import PASSCODE
-from tests.support import dists
+from tests.support import cloud, dists
 from tests.support.clients import installed_version
-from tests.support.cloud import test_storage_env
 from tests.support.proxy import (
     UPSTREAM_TIMEOUT,
     break_upstream,
@@ -197,7 +196,7 @@ def test_head_is_answered_by_havarti_and_ranges_work_at_the_object_store(upstrea
     still redirected on a cloud backend, and a Range sent along works at the object store."""
     data_dir = tmp_path / "data"
     # The backend under test (HAVARTI_TEST_STORAGE) with its redirects on, as deployed.
-    storage = test_storage_env(data_dir, redirect=True)
+    storage = cloud.test_storage_env(data_dir, redirect=True)
     redirects = bool(storage)
     public = dists.wheel("head-public", "1.0", payload_size=100_000)
     upstream.publish("head-public", public, "1.0")
