@@ -83,7 +83,7 @@ class LocalStorage(Storage):
             if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                 super().adopt(key, path, size)  # no hard links here: copy
                 return
-            raise StorageError(f"local storage: {exc.strerror}") from None
+            raise _error(exc) from None
         _fsync_dir(final.parent)
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
