@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import PASSCODE
 from tests.support import dists
-from tests.support.proxy import JSON, file_url, get_page, page_files
+from tests.support.proxy import JSON, file_url, get_page, page_files, wait_stored
 from tests.support.services import unavailable
 from tests.support.uploads import post_upload
 
@@ -64,6 +64,7 @@ def test_a_full_disk_refuses_writes_clearly_and_serves_everything_else(
     cached = dists.wheel("full-cached", "1.0")
     upstream.publish("full-cached", cached, "1.0")
     assert httpx.get(file_url(server, "full-cached", cached.filename)).content == cached.data
+    assert wait_stored(server, cached.filename) == 1
     missed = dists.wheel("full-missed", "1.0", payload_size=50_000)
     upstream.publish("full-missed", missed, "1.0")
     page_files(server, "full-missed")

@@ -207,7 +207,7 @@ def test_head_is_answered_by_havarti_and_ranges_work_at_the_object_store(upstrea
         page_files(server, "head-public")
         miss = httpx.get(file_url(server, "head-public", public.filename), timeout=30)
         assert miss.status_code == 200 and miss.content == public.data
-        assert stored_rows(server, public.filename) == 1
+        assert wait_stored(server, public.filename) == 1
         upstream.down()  # what follows needs Havarti and its storage only
 
         for project, dist in (("head-public", public), ("head-private", private)):
