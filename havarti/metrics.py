@@ -89,9 +89,11 @@ def _unusable(folder: Path) -> str | None:
         if folder.is_symlink() or info.st_uid != os.getuid():
             return "not a folder owned by this user"
         probe = folder / f".probe-{os.getpid()}"
-        with open(probe, "wb") as handle:
-            os.posix_fallocate(handle.fileno(), 0, 1 << 16)
-        probe.unlink()
+        try:
+            with open(probe, "wb") as handle:  # written, not sparse: the space is really there
+                handle.write(bytes(1 << 16))
+        finally:
+            probe.unlink(missing_ok=True)
         space = os.statvfs(folder)
     except OSError as exc:
         return exc.strerror or type(exc).__name__
