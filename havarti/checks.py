@@ -6,11 +6,14 @@ import functools
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
 from havarti.config import Settings
+from havarti.storage.base import StorageFull
+from havarti.storage.local import disk_full
 
 #: Seconds /ready and `havarti check` wait for upstream's answer, at most.
 UPSTREAM_PROBE_TIMEOUT = 5.0
@@ -26,14 +29,20 @@ def check_database(settings: Settings) -> str:
     try:
         with db.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        # The dialect, not the URL: /ready is open to anyone and URLs carry passwords.
-        return db.engine.dialect.name
     finally:
         db.dispose()
+    if db.engine.dialect.name == "sqlite" and disk_full(Path(db.engine.url.database or ".").parent):
+        raise RuntimeError("no space left on device: SQLite cannot write")
+    # The dialect, not the URL: /ready is open to anyone and URLs carry passwords.
+    return db.engine.dialect.name
 
 
 def check_storage(settings: Settings) -> str:
-    return _storage(settings, os.getpid()).check()
+    detail = _storage(settings, os.getpid()).check()
+    # Downloads are spooled in PACKAGE_CACHE whatever the backend.
+    if disk_full(settings.package_cache):
+        raise StorageFull("no space left on device in PACKAGE_CACHE (download spool)")
+    return detail
 
 
 @functools.lru_cache(maxsize=4)

@@ -33,7 +33,7 @@ def main() -> None:
 
 
 def banner(settings: Settings) -> str:
-    url = settings.base_url
+    url = settings.base_url()
     host = url.split("://", 1)[1].split("/", 1)[0].split(":")[0]
     return f"""Havarti is serving at {url}/
   storage: {settings.storage}   database: {settings.database_url.split('@')[-1]}   upstream: {settings.fallback}

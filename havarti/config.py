@@ -200,7 +200,7 @@ class Settings:
     debug: bool = setting("DEBUG", False, _bool, "verbose logs")
     fallback: str = setting("FALLBACK", PYPI_SIMPLE_ENDPOINT, _url, "upstream simple index URL")
     public_url: str | None = setting("PUBLIC_URL", None, _url,
-                                     "URL users reach Havarti at, for printed settings")
+                                     "URL users reach Havarti at, for every absolute URL it writes")
     read_auth: bool = setting("READ_AUTH", False, _bool, "require the passcode to read too")
     trusted_proxies: int = setting(
         "TRUSTED_PROXIES", 0, lambda n, r: _int(n, r, 0, 16),
@@ -283,10 +283,16 @@ class Settings:
     def database_url(self) -> str:
         return self.db_uri or f"sqlite:///{self.package_cache / 'havarti.db'}"
 
-    @property
-    def base_url(self) -> str:
+    def base_url(self, request_url: str | None = None) -> str:
+        """Where users reach Havarti, without a trailing slash: the one rule for absolute URLs.
+
+        PUBLIC_URL when set; else the URL a request came to (``request_url``, built from
+        its Host header); else, with no request at hand, the address Havarti binds.
+        """
         if self.public_url:
             return self.public_url.rstrip("/")
+        if request_url:
+            return request_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
 

@@ -1,5 +1,13 @@
 """Domain errors. Only the web layer maps them to HTTP status codes."""
 
+from __future__ import annotations
+
+import errno
+
+#: What a write refused for want of space tells the client (no path: anyone may read it).
+NO_SPACE = ("storage full: no space left on device; uploads and downloads of new files "
+            "resume once space is freed")
+
 
 class HavartiError(Exception):
     """Base of the errors a user can be told about in one line."""
@@ -35,3 +43,23 @@ class UpstreamNotFound(NotFound):
 
 class StorageUnavailable(HavartiError):
     """The storage backend failed; what needs bytes answers 503."""
+
+
+def no_space(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or what caused it, says a disk is full.
+
+    An OSError ENOSPC / EDQUOT (storage, spool, temporary files), SQLite's "database
+    or disk is full", Postgres's disk_full (SQLSTATE 53100), wrapped or not.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if getattr(exc, "sqlstate", None) == "53100" or getattr(exc, "pgcode", None) == "53100":
+            return True
+        text = str(exc).lower()
+        if "database or disk is full" in text or "no space left on device" in text:
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return False

@@ -2,16 +2,25 @@
 
 gunicorn runs several worker processes, and a scrape reaches only one of them;
 prometheus-client's multiprocess mode has each process write its counters to
-small mmap files in one folder (``PACKAGE_CACHE/metrics``) and a scrape adds
-them all up. The mode must be chosen before prometheus-client is first
-imported, so :func:`configure` runs in ``create_app``, before gunicorn forks,
-and the metrics themselves are built on first use.
+small mmap files in one folder and a scrape adds them all up. The mode must be
+chosen before prometheus-client is first imported, so :func:`configure` runs in
+``create_app``, before gunicorn forks, and the metrics themselves are built on
+first use.
+
+The folder is never on the data disk (``PACKAGE_CACHE``): the files are sparse
+mmaps, and a process that touches one on a full disk is killed (SIGBUS), so a
+full disk would take every worker down. It is ``PROMETHEUS_MULTIPROC_DIR`` when
+set, else one folder per data directory in memory (``/dev/shm``) or in the
+system's temporary directory, checked for room at start; with none usable each
+process keeps its own counters.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -23,28 +32,94 @@ log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: Free space a metrics folder must have at start: the files are a few 64 KiB each.
+MIN_FREE = 16 * 2**20
+#: Memory-backed on Linux: the first choice for the metrics folder.
+SHARED_MEMORY = Path("/dev/shm")
+
+#: The folder configure() chose by default (not one the operator set): removed at exit.
+_default_folder: Path | None = None
 
 
 def configure(package_cache: Path) -> Path | None:
-    """Choose multiprocess mode with its folder ``package_cache/metrics``; None if too late.
+    """Choose multiprocess mode and its folder (see above); None if too late or none is usable.
 
     Files left by processes that are gone are removed: their counts would
     otherwise be added to every scrape after a restart forever.
     """
     import sys
 
-    folder = package_cache / "metrics"
+    global _default_folder
     if "prometheus_client.values" in sys.modules:
         # Too late to choose: the mode was fixed when prometheus-client was imported.
         current = os.environ.get(MULTIPROC_ENV)
         return Path(current) if current else None
-    folder.mkdir(parents=True, exist_ok=True)
-    os.environ[MULTIPROC_ENV] = str(folder)
+    chosen = os.environ.get(MULTIPROC_ENV)
+    candidates = ([Path(chosen)] if chosen else []) + default_folders(package_cache)
+    for folder in candidates:
+        problem = _unusable(folder)
+        if problem is None:
+            os.environ[MULTIPROC_ENV] = str(folder)
+            _default_folder = None if str(folder) == chosen else folder
+            _remove_dead(folder)
+            return folder
+        log.warning("metrics-folder-unusable folder=%s reason=%s", folder, problem)
+    os.environ.pop(MULTIPROC_ENV, None)
+    log.warning("metrics-single-process reason=no usable folder; each process counts alone")
+    return None
+
+
+def default_folders(package_cache: Path) -> list[Path]:
+    """Where the metrics files of the Havarti on ``package_cache`` go, best first.
+
+    Every process of that Havarti on this machine (web workers, Celery workers)
+    finds the same folder, without being told.
+    """
+    key = hashlib.sha256(str(package_cache.expanduser().resolve()).encode()).hexdigest()[:12]
+    name = f"havarti-metrics-{os.getuid()}-{key}"
+    return [SHARED_MEMORY / name, Path(tempfile.gettempdir()) / name]
+
+
+def _unusable(folder: Path) -> str | None:
+    """Why the metrics files cannot live in ``folder``, or None."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.lstat()
+        # /dev/shm and /tmp are shared: only a real folder of our own will do.
+        if folder.is_symlink() or info.st_uid != os.getuid():
+            return "not a folder owned by this user"
+        probe = folder / f".probe-{os.getpid()}"
+        try:
+            with open(probe, "wb") as handle:  # written, not sparse: the space is really there
+                handle.write(bytes(1 << 16))
+        finally:
+            probe.unlink(missing_ok=True)
+        space = os.statvfs(folder)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    if space.f_bavail * space.f_frsize < MIN_FREE:
+        return "less than 16 MiB free"
+    return None
+
+
+def _remove_dead(folder: Path, exiting: bool = False) -> None:
+    """Remove the files of processes that are gone (and this one's, when ``exiting``)."""
     for path in folder.glob("*.db"):
         pid = path.stem.rsplit("_", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and ((exiting and int(pid) == os.getpid()) or not _alive(int(pid))):
             path.unlink(missing_ok=True)
-    return folder
+
+
+def remove_default_folder() -> None:
+    """At exit: remove the default folder's files of processes that are gone, and the
+    folder once empty (a Celery worker of the same Havarti may still use it)."""
+    if _default_folder is None:
+        return
+    try:
+        _remove_dead(_default_folder, exiting=True)
+        _default_folder.rmdir()
+    except OSError:
+        pass
 
 
 def _alive(pid: int) -> bool:

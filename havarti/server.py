@@ -63,7 +63,15 @@ def worker_options(settings: Settings | None = None) -> dict[str, Any]:
         "control_socket_disable": True,
         "accesslog": "-" if settings.debug else None,
         "loglevel": "debug" if settings.debug else "info",
+        # The workers are gone by then: their metrics files (off the data disk) go too.
+        "on_exit": _remove_metrics_folder,
     }
+
+
+def _remove_metrics_folder(_arbiter: object) -> None:
+    from havarti import metrics
+
+    metrics.remove_default_folder()
 
 
 def serve_options(settings: Settings) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +10,10 @@ from typing import Any
 
 from sqlalchemy import Engine, Executable, Row, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from havarti.errors import no_space
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Postgres advisory lock key held while migrating (any constant unique to Havarti).
@@ -64,6 +69,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def unless_full(what: str) -> Iterator[None]:
+    """Around a write a read can do without (bookkeeping, a copy kept to save work later):
+    on a full disk it is skipped with a log line, and the request it serves goes on."""
+    try:
+        yield
+    except Exception as exc:
+        if not no_space(exc):
+            raise
+        log.warning("not-written what=%s reason=no space left on device", what)
 
 
 def alembic_config(url: str):  # type: ignore[no-untyped-def]

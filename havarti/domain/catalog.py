@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from havarti.db.models import ORIGIN_UPLOADED, File, Project
+from havarti.db.models import ORIGIN_UPLOADED, File, Project, UpstreamPage
 from havarti.domain.distributions import normalized
 from havarti.domain.pages import PageFile, file_url
 
@@ -34,9 +34,12 @@ def find_project(session: Session, name: str) -> Project | None:
 
 
 def project_names(session: Session) -> list[str]:
-    """Every project with a private or cached file, sorted."""
-    return list(session.scalars(
-        select(Project.name).where(Project.files.any()).order_by(Project.name)))
+    """Every project Havarti can serve without upstream, sorted: private ones, and upstream
+    ones whose page (served stale in an outage) or a file of which is stored."""
+    held = select(Project.name.label("name")).where(
+        or_(Project.private, Project.files.any(File.stored)))
+    pages = select(UpstreamPage.name.label("name"))
+    return list(session.scalars(union(held, pages).order_by("name")))
 
 
 def project_files(session: Session, project: Project) -> list[File]:

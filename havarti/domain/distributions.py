@@ -103,6 +103,24 @@ def belongs_to(filename: str, project: str) -> bool:
     return dist_version(filename, canonicalize_name(project)) is not None
 
 
+def normalized_filename(filename: str) -> str:
+    """``filename`` with its project name and version canonicalised, as PyPI compares them.
+
+    ``Foo_Bar-1.0-py3-none-any.whl``, ``foo.bar-1.0.0-py3-none-any.whl`` and
+    ``foo_bar-1.0-py3-none-any.whl`` all give ``foo-bar-1-py3-none-any.whl``: one file to
+    an installer, so only one of them may be uploaded. Raises InvalidUpload like
+    :func:`parse_dist_filename`.
+    """
+    dist = parse_dist_filename(filename)
+    version = canonicalize_version(dist.version)
+    if dist.packagetype == "bdist_wheel":
+        # The build tag and the compatibility tags, as written (tags are case-sensitive).
+        rest = filename[:-len(".whl")].split("-", 2)[2]
+        return f"{dist.project}-{version}-{rest}.whl"
+    suffix = ".zip" if filename.endswith(".zip") else ".tar.gz"
+    return f"{dist.project}-{version}{suffix}"
+
+
 def same_version(a: str, b: str) -> bool:
     try:
         return canonicalize_version(a, strip_trailing_zero=False) == canonicalize_version(

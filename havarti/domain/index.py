@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select, update
 
 from havarti.cache import BoundedCache
 from havarti.config import Settings
-from havarti.db import Database
+from havarti.db import Database, unless_full
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
 from havarti.domain import catalog, json_api
 from havarti.domain.distributions import belongs_to, normalized, read_core_metadata
@@ -214,17 +214,23 @@ class PackageIndex:
         return [f for f in files if f.upload_datetime is None or f.upload_datetime <= cutoff]
 
     def index(self) -> tuple[bytes, bytes]:
-        """The /simple/ page: private and cached projects (HTML, JSON)."""
+        """The /simple/ page: every project Havarti can serve without upstream (HTML, JSON)."""
         with self.db.session() as session:
             names = catalog.project_names(session)
         return render_index_html(names), render_index_json(names)
 
     # Files
 
-    def open_file(self, project: str, filename: str) -> StoredFile | StreamingFile | RedirectFile:
-        """Where the client gets ``filename`` from: storage, a shared download, or upstream."""
+    def open_file(self, project: str, filename: str,
+                  body: bool = True) -> StoredFile | StreamingFile | RedirectFile:
+        """Where the client gets ``filename`` from: storage, a shared download, or upstream.
+
+        ``body=False`` (a HEAD request): a stored file is described by its row alone,
+        on every backend: no storage request and no redirect, because a presigned or
+        temp URL is signed for GET and the object store would refuse a HEAD with it.
+        """
         canonical = normalized(project)
-        stored = self._stored(canonical, filename)
+        stored = self._stored(canonical, filename, body)
         if stored is not None:
             return stored
         upstream_file = self._upstream_file(canonical, filename)
@@ -238,7 +244,7 @@ class PackageIndex:
         self._bound_cache()
         return StreamingFile(filename, upstream_file.size, upstream_file.sha256, chunks, download)
 
-    def _stored(self, canonical: str, filename: str) -> StoredFile | None:
+    def _stored(self, canonical: str, filename: str, body: bool = True) -> StoredFile | None:
         now = datetime.now(UTC)
         with self.db.session() as session:
             row = session.execute(
@@ -249,11 +255,15 @@ class PackageIndex:
                 return None
             if not row.stored:
                 return None
-            if row.last_served is None or now - row.last_served > LAST_SERVED_RESOLUTION:
+        if body and (row.last_served is None or now - row.last_served > LAST_SERVED_RESOLUTION):
+            # For eviction's sake only: a full disk must not keep the file from being served.
+            with unless_full("last_served"), self.db.session() as session:
                 session.execute(update(File).where(File.id == row.id).values(last_served=now))
         if row.private and row.origin != ORIGIN_UPLOADED and canonical not in self.settings.upstream_merge:
             # A cached upstream file of a project that became private is shadowed too.
             return None
+        if not body:
+            return StoredFile(filename, row.storage_key, row.size, row.sha256, None, None)
         try:
             local = self.storage.local_path(row.storage_key)
             redirect = None if local else self.storage.url(row.storage_key, filename)

@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -35,10 +35,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from havarti.cache import BoundedCache
-from havarti.db import Database
+from havarti.db import Database, unless_full
 from havarti.db.models import UpstreamPage
 from havarti.domain.pages import PagePart, render_upstream_part
-from havarti.errors import UpstreamError, UpstreamNotFound
+from havarti.errors import UpstreamError, UpstreamNotFound, no_space
 from havarti.upstream.client import (
     PageResponse,
     ParsedPage,
@@ -243,7 +243,8 @@ class Mirror:
         validators_changed = (etag, last_modified) != (current.etag, current.last_modified)
         if self.index_ttl > 0 or validators_changed:
             # Only INDEX_TTL reads `checked`, in other processes; new validators are worth a write.
-            self._touch(current.name, etag, last_modified)
+            with unless_full("upstream page check"):
+                self._touch(current.name, etag, last_modified)
         return current.renewed(self._clock(), etag, last_modified)
 
     def _changed(self, name: str, response: PageResponse) -> UpstreamState:
@@ -283,6 +284,22 @@ class Mirror:
         values = {"data": dump_files(files), "digest": response.digest, "etag": response.etag,
                   "last_modified": response.last_modified, "size": len(response.body),
                   "rendered": f"{response.digest}\n{part.dumps()}"}
+        stored: StoredPage | None = None
+        try:
+            stored = StoredPage(self.db, self._store(name, values))
+        except Exception as exc:
+            if not no_space(exc):
+                raise
+            # Served from this process's memory all the same; stored on a later change.
+            log.warning("upstream-not-stored project=%s reason=no space left on device", name)
+        log.info("upstream-fetched project=%s files=%d bytes=%d", name, len(files),
+                 len(response.body))
+        return UpstreamState(name, response.digest, response.etag, response.last_modified,
+                             self._clock(), len(response.body), parsed=tuple(files),
+                             prerendered=part, stored=stored)
+
+    def _store(self, name: str, values: Mapping[str, object]) -> int:
+        """Write the page's row (one transaction); its id."""
         now = datetime.now(UTC)
         for attempt in range(2):
             try:
@@ -296,21 +313,17 @@ class Mirror:
                     row.fetched = row.checked = now
                     session.flush()
                     row_id = row.id
-                break
+                return row_id
             except IntegrityError:
                 # Another process inserted the row at the same moment: update theirs.
                 if attempt:
                     raise
-        log.info("upstream-fetched project=%s files=%d bytes=%d", name, len(files),
-                 len(response.body))
-        return UpstreamState(name, response.digest, response.etag, response.last_modified,
-                             self._clock(), len(response.body), parsed=tuple(files),
-                             prerendered=part, stored=StoredPage(self.db, row_id))
+        raise AssertionError("unreachable")
 
     def _forget(self, name: str) -> None:
         self._states.pop(name)
         self._missing.put(name, True)
-        with self.db.session() as session:
+        with unless_full("forgotten upstream page"), self.db.session() as session:
             row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
             if row is not None:
                 session.delete(row)

@@ -54,14 +54,17 @@ class StatsRecorder:
     def _start(self) -> None:
         thread = threading.Thread(target=self._loop, name="havarti-stats", daemon=True)
         thread.start()
-        atexit.register(self.flush)
+        atexit.register(self._flush_logged)
 
     def _loop(self) -> None:
         while not self._wake.wait(self.interval):
-            try:
-                self.flush()
-            except Exception as exc:  # noqa: BLE001 -- counts are kept for the next try
-                log.warning("stats-flush-failed reason=%s", exc)
+            self._flush_logged()
+
+    def _flush_logged(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:  # noqa: BLE001 -- counts are kept for the next try
+            log.warning("stats-flush-failed reason=%s", " ".join(str(exc).split())[:200])
 
     def flush(self) -> int:
         """Write the pending counts; returns how many rows were upserted."""

@@ -15,11 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from havarti.db import Database
-from havarti.db.models import ORIGIN_UPLOADED, File
+from havarti.db.models import ORIGIN_UPLOADED, File, Project
 from havarti.domain.catalog import get_or_create_project
 from havarti.domain.distributions import (
     CoreMetadata,
     normalized,
+    normalized_filename,
     parse_core_metadata,
     parse_dist_filename,
     read_core_metadata,
@@ -135,8 +136,7 @@ def accept_upload(db: Database, storage: Storage, upload: Upload, max_size: int)
             f"the file's metadata names version {metadata.version!r}, not {dist.version}")
 
     with db.session() as session:
-        if _taken(session, upload.filename):
-            raise Conflict(f"{upload.filename} already exists; files cannot be replaced")
+        _refuse_taken(session, upload.filename, dist.project)
 
     key = storage_key(sha256, upload.filename)
     # PEP 658 metadata for wheels only, as PyPI: an sdist's PKG-INFO may leave its
@@ -170,6 +170,26 @@ def _taken(session: Session, filename: str) -> bool:
     return session.scalar(select(File.id).where(File.filename == filename)) is not None
 
 
+def _refuse_taken(session: Session, filename: str, project: str) -> None:
+    """Conflict if ``filename``, or a variant of it, is held already (as on PyPI).
+
+    A variant differs only in how the project name or version is written
+    (``Foo_Bar-1.0…`` and ``foo.bar-1.0.0…``): installers take them for one file.
+    """
+    if _taken(session, filename):
+        raise Conflict(f"{filename} already exists; files cannot be replaced")
+    wanted = normalized_filename(filename)
+    for existing in session.scalars(select(File.filename).join(Project)
+                                    .where(Project.name == project)):
+        try:
+            same = normalized_filename(existing) == wanted
+        except InvalidUpload:  # an upstream file named outside the rules
+            continue
+        if same:
+            raise Conflict(f"{filename} already exists as {existing} (the same project, "
+                           "version and tags to installers); files cannot be replaced")
+
+
 def _insert(db: Database, project_name: str, columns: dict[str, Any]) -> File:
     """Add the file's row (and its project, if new); Conflict if the filename won a race."""
     for attempt in (1, 2):
@@ -177,7 +197,12 @@ def _insert(db: Database, project_name: str, columns: dict[str, Any]) -> File:
             with db.session() as session:
                 project = get_or_create_project(session, project_name)
                 project.private = True
-                project.serial += 1
+                project.serial = Project.serial + 1
+                # The project's row is written first: another upload to the project waits
+                # here (a Postgres row lock, SQLite's one writer) until this one commits,
+                # so two variants of one filename cannot both pass the check below.
+                session.flush()
+                _refuse_taken(session, columns["filename"], project.name)
                 row = File(project_id=project.id, **columns)
                 session.add(row)
             return row

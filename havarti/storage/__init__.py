@@ -12,12 +12,13 @@ from havarti.storage.base import (
     ObjectNotFound,
     Storage,
     StorageError,
+    StorageFull,
     metadata_key,
     storage_key,
 )
 
 __all__ = ["Digests", "HashingReader", "IntegrityError", "ObjectNotFound", "Storage", "StorageError",
-           "make_storage", "metadata_key", "storage_key"]
+           "StorageFull", "make_storage", "metadata_key", "storage_key"]
 
 
 def _local(settings: Settings) -> Storage:

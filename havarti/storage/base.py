@@ -22,6 +22,10 @@ class ObjectNotFound(StorageError, FileNotFoundError):
     """No object under that key."""
 
 
+class StorageFull(StorageError):
+    """No space left where the backend writes (a local disk); reads still work."""
+
+
 class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 

@@ -18,6 +18,7 @@ from havarti.storage.base import (
     Readable,
     Storage,
     StorageError,
+    StorageFull,
     StoredObject,
 )
 
@@ -45,7 +46,7 @@ class LocalStorage(Storage):
             self.tmp.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix=TEMP_PREFIX)
         except OSError as exc:
-            raise StorageError(f"local storage: {exc.strerror}: {exc.filename}") from None
+            raise _error(exc, with_path=True) from None
         reader = Drain(stream)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -61,7 +62,7 @@ class LocalStorage(Storage):
                 pass
             # What the stream raised (a broken upstream) is the caller's, not a storage failure.
             if isinstance(exc, OSError) and exc is not reader.error:
-                raise StorageError(f"local storage: {exc.strerror}") from None
+                raise _error(exc) from None
             raise
         _fsync_dir(final.parent)
         return reader.count
@@ -82,7 +83,7 @@ class LocalStorage(Storage):
             if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                 super().adopt(key, path, size)  # no hard links here: copy
                 return
-            raise StorageError(f"local storage: {exc.strerror}") from None
+            raise _error(exc) from None
         _fsync_dir(final.parent)
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -149,7 +150,29 @@ class LocalStorage(Storage):
         self.root.mkdir(parents=True, exist_ok=True)
         if not os.access(self.root, os.W_OK):
             raise StorageError(f"{self.root} is not writable")
+        if disk_full(self.root):
+            raise StorageFull("localstorage: no space left on device")
         return f"localstorage at {self.root}"
+
+
+#: Free space below which a disk counts as full: not even one more file fits.
+FULL_BELOW = 2**20
+
+
+def disk_full(path: Path) -> bool:
+    """Whether the filesystem holding ``path`` has (almost) no space left."""
+    try:
+        space = os.statvfs(path)
+    except OSError:
+        return False
+    return space.f_bavail * space.f_frsize < FULL_BELOW
+
+
+def _error(exc: OSError, with_path: bool = False) -> StorageError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull("local storage: no space left on device")
+    where = f": {exc.filename}" if with_path and exc.filename else ""
+    return StorageError(f"local storage: {exc.strerror}{where}")
 
 
 def _read_range(handle, start: int, end: int | None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]

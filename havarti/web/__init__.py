@@ -14,6 +14,7 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     """The Flask app for ``settings``; ``holder`` supplies the per-process PackageIndex."""
     from havarti import logs
     from havarti.web import (
+        context,
         errors,
         files,
         guard,
@@ -51,6 +52,7 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     # the request timer (telemetry puts that first, so refusals are timed and logged too).
     guard.init_app(app)
     telemetry.init_app(app)
+    app.after_request(context.vary_on_host)
     app.wsgi_app = hot_pages(app.wsgi_app, settings.index_ttl, settings.read_auth,  # type: ignore[assignment]
                              settings.page_cache_mb * 2**20 // 4)
     if settings.trusted_proxies:

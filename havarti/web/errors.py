@@ -6,11 +6,13 @@ import logging
 import re
 
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from havarti.domain.fetch import DownloadFailed
 from havarti.errors import (
+    NO_SPACE,
     Conflict,
     HavartiError,
     InvalidUpload,
@@ -18,8 +20,9 @@ from havarti.errors import (
     StorageUnavailable,
     UploadTooLarge,
     UpstreamError,
+    no_space,
 )
-from havarti.storage import IntegrityError, StorageError
+from havarti.storage import IntegrityError, StorageError, StorageFull
 
 log = logging.getLogger(__name__)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -68,13 +71,28 @@ def init_app(app: Flask) -> None:
             log.warning("error status=%d reason=%s", status, exc)
         if isinstance(exc, StorageUnavailable):
             telemetry.count_storage_error()
+            if no_space(exc):
+                return one_line(503, NO_SPACE)
         return one_line(status, str(exc))
 
     @app.errorhandler(StorageError)
     def storage_error(exc: StorageError) -> Response:
         log.warning("storage-error reason=%s", exc)
         telemetry.count_storage_error()
+        if isinstance(exc, StorageFull):
+            return one_line(503, NO_SPACE)
         return one_line(503, f"storage unavailable: {exc}")
+
+    @app.errorhandler(OSError)
+    @app.errorhandler(SQLAlchemyError)
+    def disk_full(exc: Exception) -> Response:
+        # A full disk (data, spool, database, temporary files) refuses writes, with a
+        # clear 503 until space is freed; any other error stays a 500.
+        if not no_space(exc):
+            raise exc
+        log.warning("no-space reason=%s", " ".join(str(exc).split())[:200])
+        telemetry.count_storage_error()
+        return one_line(503, NO_SPACE)
 
     @app.errorhandler(IntegrityError)
     def integrity_error(exc: IntegrityError) -> Response:

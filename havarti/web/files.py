@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from flask import Blueprint, redirect, request, send_file
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
@@ -39,10 +39,12 @@ def download(project: str, filename: str) -> Response:
         response = Response(meta.data, content_type=content_type(filename))
         response.headers["Cache-Control"] = IMMUTABLE
         return response
-    source = index.open_file(project, filename)
-    telemetry.observe_download(project, source)
+    head = request.method == "HEAD"
+    source = index.open_file(project, filename, body=not head)
+    if not head:
+        telemetry.observe_download(project, source)
     if isinstance(source, StoredFile):
-        return _stored(source)
+        return _stored(source, head)
     if isinstance(source, RedirectFile):
         response = redirect(source.url, code=302)
         response.headers["Cache-Control"] = "no-store"
@@ -50,7 +52,7 @@ def download(project: str, filename: str) -> Response:
     return _streaming(source)
 
 
-def _stored(source: StoredFile) -> Response:
+def _stored(source: StoredFile, head: bool) -> Response:
     if source.redirect:
         # The client follows to a short-lived URL; the URL it asked for stays stable.
         response = redirect(source.redirect, code=302)
@@ -67,11 +69,16 @@ def _stored(source: StoredFile) -> Response:
         response.headers["Cache-Control"] = IMMUTABLE
         response.headers["X-Havarti-Cache"] = "hit"
         return response
-    return _ranged_stream(source)
+    return _ranged_stream(source, head)
 
 
-def _ranged_stream(source: StoredFile) -> Response:
+def _ranged_stream(source: StoredFile, head: bool) -> Response:
     storage = context.index().storage
+
+    def body(start: int = 0, end: int | None = None) -> Iterable[bytes]:
+        # A HEAD is answered from the file's row: storage is not asked.
+        return () if head else storage.open(source.key, start, end)
+
     headers = {"Accept-Ranges": "bytes", "Cache-Control": IMMUTABLE, "X-Havarti-Cache": "hit"}
     ranges = parse_range_header(request.headers.get("Range"))
     if ranges is not None:
@@ -79,13 +86,12 @@ def _ranged_stream(source: StoredFile) -> Response:
         if bounds is None or len(ranges.ranges) != 1:
             return _unsatisfiable(source.size)
         start, stop = bounds
-        response = Response(storage.open(source.key, start, stop - 1), status=206,
+        response = Response(body(start, stop - 1), status=206,
                             content_type=content_type(source.filename), headers=headers)
         response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{source.size}"
         response.content_length = stop - start
     else:
-        response = Response(storage.open(source.key), content_type=content_type(source.filename),
-                            headers=headers)
+        response = Response(body(), content_type=content_type(source.filename), headers=headers)
         response.content_length = source.size
     response.set_etag(source.sha256)
     return response.make_conditional(request)

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from havarti.checks import CHECKS
 from havarti.config import Settings
+from havarti.errors import no_space
 from havarti.web import context
 
 bp = Blueprint("health", __name__)
@@ -58,7 +59,8 @@ def _answer(key: tuple[str, Settings], check: object) -> tuple[bool, str]:
         # The message may hold paths or hosts: anyone may read /ready, so it goes to the log.
         log.warning("ready-failed check=%s error=%s", key[0], str(exc).splitlines()[0] if str(exc)
                     else type(exc).__name__)
-        answer = (False, f"failing ({type(exc).__name__})")
+        # A full disk is named: what to do about it is clear, and it holds no path.
+        answer = (False, f"failing ({'no space left on device' if no_space(exc) else type(exc).__name__})")
     with _guard:
         _answers[key] = (now, *answer)
     return answer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from werkzeug.wrappers import Response
 
 from havarti.web import context
@@ -13,4 +13,4 @@ bp = Blueprint("jsonapi", __name__)
 @bp.get("/pypi/<project>/json")
 @bp.get("/pypi/<project>/<version>/json")
 def project_json(project: str, version: str | None = None) -> Response:
-    return jsonify(context.index().project_json(project, version, request.host_url.rstrip("/")))
+    return jsonify(context.index().project_json(project, version, context.base_url()))

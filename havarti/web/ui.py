@@ -18,6 +18,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from havarti.cache import BoundedCache
+from havarti.db import unless_full
 from havarti.domain import browse, stats
 from havarti.domain.distributions import normalized, same_version
 from havarti.domain.index import RenderedPage
@@ -37,12 +38,6 @@ LISTING_MARK = "<!--havarti:listing-->"
 #: How long the headline figures (totals over every file and day) are reused.
 SUMMARY_SECONDS = 5.0
 T = TypeVar("T")
-
-
-def base_url() -> str:
-    """Where users reach this server: PUBLIC_URL, else the URL this request came to."""
-    settings = context.settings()
-    return (settings.public_url or request.host_url).rstrip("/")
 
 
 def _extension(name: str, factory: Callable[[], Any]) -> Any:
@@ -111,7 +106,7 @@ def _page_number() -> int | Response:
 @bp.get("/")
 def home() -> str:
     db = context.index().db
-    return render_template("home.html", base=base_url(),
+    return render_template("home.html", base=context.base_url(),
                            overview=_recent("overview", lambda: stats.overview(db)),
                            counts=_recent("counts", lambda: browse.project_counts(db)),
                            passcode_set=bool(context.settings().passcode))
@@ -165,7 +160,7 @@ def project(name: str) -> Response | tuple[str, int] | str:
         return _error_page(404, f"no page {number}: {canonical} has {listing.pages} "
                                 f"page{'s' if listing.pages != 1 else ''} of versions")
     part = _listing_page(rendered.json_etag, cached, listing, number)
-    page = render_template("project.html", base=base_url(), name=canonical,
+    page = render_template("project.html", base=context.base_url(), name=canonical,
                            display_name=row.display_name if row else canonical, private=private,
                            description=description, stale=rendered.stale, listing=listing,
                            part=part, listing_html=Markup(LISTING_MARK))
@@ -259,16 +254,19 @@ def file_page(name: str, filename: str) -> Response | tuple[str, int] | str:
 
     history = [entry for entry in audit_log(context.index().db, canonical)
                if entry.filename == filename]
-    return render_template("file.html", project=canonical, file=found, base=base_url(),
-                           history=history, passcode_set=bool(context.settings().passcode))
+    return render_template("file.html", project=canonical, file=found, history=history, passcode_set=bool(context.settings().passcode))
 
 
 @bp.get("/stats/")
 def stats_page() -> str:
     index = context.index()
     recorder = telemetry.stats_recorder(create=False)
-    # This worker's latest counts, so a page right after a download shows it.
-    flushed = recorder.flush() if recorder is not None else 0
+    # This worker's latest counts, so a page right after a download shows it (kept for
+    # later when the disk is full).
+    flushed = 0
+    if recorder is not None:
+        with unless_full("download counts"):
+            flushed = recorder.flush()
     overview = _recent("overview", lambda: stats.overview(index.db), fresh=flushed > 0)
     return render_template("stats.html", overview=overview,
                            requests_chart=charts.requests_chart(overview.days),

@@ -130,19 +130,36 @@ def test_exclude_newer_picks_the_older_version_through_havarti(server, upstream,
     assert installed_version(target, "dated") == "2.0"
 
 
-def test_simple_index_lists_private_and_cached_projects(server, upstream, clients):
+def test_simple_index_lists_every_project_havarti_can_serve_without_upstream(server, upstream,
+                                                                              clients):
     wheel = dists.wheel("listed-cached", "1.0")
     upstream.publish("listed-cached", wheel, "1.0")
+    upstream.publish("listed-page-only", dists.wheel("listed-page-only", "1.0"), "1.0")
+    upstream.publish("listed-gone", dists.wheel("listed-gone", "1.0"), "1.0")
     upstream.publish("listed-never", dists.wheel("listed-never", "1.0"), "1.0")
     private = dists.wheel("listed-private", "1.0").write(clients.work / "listed")
     assert clients.twine_upload(server.url, PASSCODE, private).returncode == 0
     assert httpx.get(file_url(server, "listed-cached", wheel.filename)).status_code == 200
+    # Pages seen, none of their files fetched: the stored page is what Havarti holds.
+    page_files(server, "listed-page-only")
+    page_files(server, "listed-gone")
+    with upstream.lock:
+        del upstream.projects["listed-gone"]
+    assert get_page(server, "listed-gone").status_code == 404  # upstream's 404 forgets the page
 
+    held = {"listed-cached", "listed-page-only", "listed-private"}
     response = httpx.get(server.index_url, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     names = {p["name"] for p in response.json()["projects"]}
-    assert {"listed-cached", "listed-private"} <= names
-    assert "listed-never" not in names
-    assert 'href="listed-private/"' in httpx.get(server.index_url).text
+    assert held <= names
+    assert not {"listed-never", "listed-gone"} & names
+    html = httpx.get(server.index_url).text
+    assert all(f'href="{name}/"' in html for name in held)
+    assert 'href="listed-never/"' not in html and 'href="listed-gone/"' not in html
+
+    # Everything listed is served with upstream gone.
+    upstream.down()
+    for name in held:
+        assert get_page(server, name).status_code == 200, name
 
 
 def test_json_api_for_upstream_and_private_projects(server, upstream, clients):

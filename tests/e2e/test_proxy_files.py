@@ -12,7 +12,8 @@ import time
 import httpx
 import pytest
 
-from tests.support import dists
+from tests.conftest import PASSCODE
+from tests.support import cloud, dists
 from tests.support.clients import installed_version
 from tests.support.proxy import (
     UPSTREAM_TIMEOUT,
@@ -26,6 +27,7 @@ from tests.support.proxy import (
     wait_stored,
 )
 from tests.support.server import HavartiServer
+from tests.support.uploads import post_upload
 
 upstream, server, upstream_restored = module_fixtures()
 
@@ -186,3 +188,50 @@ def test_redirect_mode_sends_clients_upstream_and_caches_in_the_background(upstr
         result, target = clients.uv_install(server.index_url, "redirected")
         assert result.returncode == 0, result.stderr
         assert installed_version(target, "redirected") == "1.0"
+
+
+def test_head_is_answered_by_havarti_and_ranges_work_at_the_object_store(upstream, tmp_path):
+    """HEAD of a stored file comes from Havarti's own records, never a redirect: a presigned
+    or temp URL is signed for GET, and the object store refuses a HEAD with it. A GET is
+    still redirected on a cloud backend, and a Range sent along works at the object store."""
+    data_dir = tmp_path / "data"
+    # The backend under test (HAVARTI_TEST_STORAGE) with its redirects on, as deployed.
+    storage = cloud.test_storage_env(data_dir, redirect=True)
+    redirects = bool(storage)
+    public = dists.wheel("head-public", "1.0", payload_size=100_000)
+    upstream.publish("head-public", public, "1.0")
+    private = dists.wheel("head-private", "1.0", payload_size=100_000)
+    with running(data_dir, {"PASSCODE": PASSCODE, "FALLBACK": upstream.url,
+                            "UPSTREAM_TIMEOUT": str(UPSTREAM_TIMEOUT), **storage}) as server:
+        assert post_upload(server.url, private, PASSCODE).status_code == 200
+        page_files(server, "head-public")
+        miss = httpx.get(file_url(server, "head-public", public.filename), timeout=30)
+        assert miss.status_code == 200 and miss.content == public.data
+        assert wait_stored(server, public.filename) == 1
+        upstream.down()  # what follows needs Havarti and its storage only
+
+        for project, dist in (("head-public", public), ("head-private", private)):
+            url = file_url(server, project, dist.filename)
+            head = httpx.head(url)
+            assert head.status_code == 200, head.headers
+            assert "Location" not in head.headers
+            assert head.headers["Content-Length"] == str(len(dist.data))
+            assert head.headers["ETag"] == f'"{dist.sha256}"'
+            assert head.headers["Accept-Ranges"] == "bytes"
+            assert head.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+            assert head.headers["Content-Type"] == "application/zip"
+            assert head.content == b""
+            assert httpx.head(url, headers={"If-None-Match": head.headers["ETag"]}).status_code == 304
+            ranged = httpx.head(url, headers={"Range": "bytes=0-9"})
+            assert ranged.status_code == 206
+            assert ranged.headers["Content-Range"] == f"bytes 0-9/{len(dist.data)}"
+
+            wanted = {"Range": "bytes=1000-1999"}
+            response = httpx.get(url, headers=wanted)
+            if redirects:
+                assert response.status_code == 302, response.text
+                response = httpx.get(response.headers["Location"], headers=wanted)
+            assert response.status_code == 206
+            assert response.content == dist.data[1000:2000]
+            whole = httpx.get(url, follow_redirects=True)
+            assert whole.status_code == 200 and whole.content == dist.data

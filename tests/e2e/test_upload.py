@@ -7,6 +7,7 @@ not list the file and no new object appeared under PACKAGE_CACHE/files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections.abc import Iterator
@@ -317,6 +318,41 @@ def test_duplicate_is_409_and_the_file_stays_byte_identical(index):
         assert stored_objects(index.data_dir) == stored
     assert httpx.get(f"{index.url}/files/dupe/{first.filename}").content == first.data
     assert listed(index, "dupe") == [first.filename]
+
+
+def renamed(dist: dists.Dist, filename: str) -> dists.Dist:
+    return dataclasses.replace(dist, filename=filename)
+
+
+@pytest.mark.parametrize("project,version,variant", [
+    ("variant-a", "1.0", "Variant_A-1.0-py3-none-any.whl"),
+    ("variant-b", "1.0", "variant.b-1.0-py3-none-any.whl"),
+    ("variant-c", "1.0", "VARIANT_C-1.0-py3-none-any.whl"),
+    ("variant-d", "1.0.0", "variant_d-1.0.0-py3-none-any.whl"),
+    ("variant-e", "1.0", "Variant.E-1.0.tar.gz"),
+])
+def test_a_variant_of_an_existing_filename_is_409(index, project, version, variant):
+    """Filenames that differ only in how the project name or version is written are one
+    file to installers: the second is refused, as on PyPI."""
+    make = dists.sdist if variant.endswith(".tar.gz") else dists.wheel
+    first = make(project, "1.0")
+    assert post_upload(index.url, first, PASSCODE).status_code == 200
+    attempt = renamed(make(project, version, summary="other bytes"), variant)
+    nothing = NothingStored(index, project)
+    assert_refused(post_upload(index.url, attempt, PASSCODE), 409, "already exists", first.filename)
+    nothing.check()
+    # Another version, or other tags, are other files.
+    other = renamed(dists.wheel(project, "1.0", payload_size=10), first.filename.replace(
+        "py3-none-any", "py2.py3-none-any")) if make is dists.wheel else make(project, "1.1")
+    assert post_upload(index.url, other, PASSCODE).status_code == 200
+
+
+def test_concurrent_uploads_of_two_variants(index):
+    first = dists.wheel("variant-race", "1.0", payload_size=5000)
+    second = renamed(dists.wheel("variant-race", "1.0", payload_size=6000),
+                     "Variant_Race-1.0-py3-none-any.whl")
+    assert sorted(upload_at_once(index, [first, second])) == [200, 409]
+    assert len(listed(index, "variant-race")) == 1
 
 
 def upload_at_once(server: HavartiServer, files: list[dists.Dist]) -> list[int]:

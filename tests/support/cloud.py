@@ -182,8 +182,12 @@ _identity: RackspaceIdentity | None = None
 SERVER_STORAGE: dict[str, dict[str, str]] = {}
 
 
-def test_storage_env(data_dir: Path) -> dict[str, str]:
-    """The storage settings for a server on ``data_dir``: {} means the default localstorage."""
+def test_storage_env(data_dir: Path, redirect: bool = False) -> dict[str, str]:
+    """The storage settings for a server on ``data_dir``: {} means the default localstorage.
+
+    ``redirect``: stored files are answered with presigned / temp-URL redirects, as the
+    cloud backends do by default (the suite's plain HTTP GETs want them streamed through).
+    """
     global _identity
     backend = os.environ.get("HAVARTI_TEST_STORAGE", "") or "localstorage"
     if backend == "localstorage":
@@ -198,7 +202,7 @@ def test_storage_env(data_dir: Path) -> dict[str, str]:
             _identity = RackspaceIdentity(swift["SWIFT_AUTH_URL"])
         # The suite reads files back with plain HTTP GETs, so bytes stream through Havarti;
         # tests/e2e/test_storage_backends.py covers the redirects with pip and uv.
-        SERVER_STORAGE[key] = backend_env(backend, swift, _identity, redirect=False)
+        SERVER_STORAGE[key] = backend_env(backend, swift, _identity, redirect=redirect)
     return SERVER_STORAGE[key]
 
 

@@ -26,7 +26,7 @@ def test_defaults_are_the_embedded_index():
     assert settings.passcode is None and settings.redis_uri is None
     assert settings.read_auth is False and settings.debug is False
     # What the banner prints: a URL a client on this machine can use.
-    assert settings.base_url == "http://127.0.0.1:8080"
+    assert settings.base_url() == "http://127.0.0.1:8080"
 
 
 def test_seed_names_and_paas_aliases():
@@ -64,9 +64,15 @@ def test_durations(raw, expected):
 
 
 def test_public_url_is_what_the_banner_shows():
-    assert load_settings({"PUBLIC_URL": "https://pkgs.example.test/"}).base_url == \
+    assert load_settings({"PUBLIC_URL": "https://pkgs.example.test/"}).base_url() == \
         "https://pkgs.example.test"
-    assert load_settings({"HOST": "10.1.2.3", "PORT": "81"}).base_url == "http://10.1.2.3:81"
+    assert load_settings({"HOST": "10.1.2.3", "PORT": "81"}).base_url() == "http://10.1.2.3:81"
+
+
+def test_one_base_url_rule_public_url_then_the_request_then_the_bind_address():
+    public = load_settings({"PUBLIC_URL": "https://pkgs.example.test/"})
+    assert public.base_url("http://attacker.example/") == "https://pkgs.example.test"
+    assert load_settings({}).base_url("http://reached.example:81/") == "http://reached.example:81"
 
 
 BAD = [

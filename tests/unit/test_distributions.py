@@ -9,6 +9,7 @@ import zipfile
 import pytest
 
 from havarti.domain.distributions import (
+    normalized_filename,
     parse_core_metadata,
     parse_dist_filename,
     read_core_metadata,
@@ -143,3 +144,16 @@ def test_a_file_belongs_to_the_project_its_filename_names(filename, project, bel
     from havarti.domain.distributions import belongs_to
 
     assert belongs_to(filename, project) is belongs
+
+
+@pytest.mark.parametrize("a,b,same", [
+    ("Foo_Bar-1.0-py3-none-any.whl", "foo.bar-1.0-py3-none-any.whl", True),
+    ("foo_bar-1.0-py3-none-any.whl", "foo_bar-1.0.0-py3-none-any.whl", True),
+    ("Foo-1.0.tar.gz", "foo-1.0.tar.gz", True),
+    ("foo-1.0-py3-none-any.whl", "foo-1.0-py2.py3-none-any.whl", False),
+    ("foo-1.0-py3-none-any.whl", "foo-1.0-1-py3-none-any.whl", False),
+    ("foo-1.0-py3-none-any.whl", "foo-1.0.post1-py3-none-any.whl", False),
+    ("foo-1.0.tar.gz", "foo-1.0.zip", False),
+])
+def test_normalized_filename_equates_what_installers_equate(a, b, same):
+    assert (normalized_filename(a) == normalized_filename(b)) is same

@@ -133,22 +133,72 @@ def test_request_log_is_one_key_value_line(tmp_path, upstream, caplog):
     assert fields["route"] == "/projects/" and float(fields["ms"]) >= 0
 
 
-def test_metrics_folder_is_chosen_before_import_and_dead_workers_files_go(tmp_path):
+def choose_metrics_folder(package_cache, env: dict[str, str], before: str = "") -> tuple[str, str]:
+    """configure() in a fresh interpreter: the folder chosen, and prometheus-client's mode."""
     import os
     import subprocess
     import sys
+
+    script = ("import sys, pathlib, tempfile; import havarti.metrics as m; " + before +
+              "print(m.configure(pathlib.Path(sys.argv[1]))); "
+              "import prometheus_client.values as v; print(v.ValueClass.__name__)")
+    environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    result = subprocess.run([sys.executable, "-c", script, str(package_cache)],
+                            capture_output=True, text=True, env={**environ, **env})
+    assert result.returncode == 0, result.stderr
+    chosen, value_class = result.stdout.split()
+    return chosen, value_class
+
+
+def test_metrics_folder_is_chosen_before_import_and_dead_workers_files_go(tmp_path):
+    import os
 
     folder = tmp_path / "metrics"
     folder.mkdir()
     (folder / "counter_999999999.db").write_bytes(b"")  # no such process
     (folder / f"counter_{os.getpid()}.db").write_bytes(b"")  # alive: this test
-    script = ("import sys, pathlib; from havarti.metrics import configure; "
-              "print(configure(pathlib.Path(sys.argv[1]))); "
-              "import prometheus_client.values as v; print(v.ValueClass.__name__)")
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
-                            text=True, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": "/elsewhere"})
-    assert result.returncode == 0, result.stderr
-    chosen, value_class = result.stdout.split()
-    assert chosen == str(folder)  # its own folder, whatever the environment said
+    chosen, value_class = choose_metrics_folder(tmp_path / "data",
+                                                {"PROMETHEUS_MULTIPROC_DIR": str(folder)})
+    assert chosen == str(folder)  # the operator's choice is honoured
     assert value_class == "MmapedValue"  # multiprocess mode, not the per-process MutexValue
     assert sorted(p.name for p in folder.iterdir()) == [f"counter_{os.getpid()}.db"]
+
+
+@pytest.fixture
+def metrics_folders_removed(tmp_path):
+    """The default metrics folders a test's configure() made (in /dev/shm) go afterwards."""
+    import shutil
+
+    from havarti.metrics import default_folders
+
+    yield
+    for folder in default_folders(tmp_path):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_metrics_files_are_never_on_the_data_disk(tmp_path, metrics_folders_removed):
+    from havarti.metrics import default_folders
+
+    chosen, value_class = choose_metrics_folder(tmp_path, {})
+    assert chosen == str(default_folders(tmp_path)[0])
+    assert not chosen.startswith(str(tmp_path))
+    assert value_class == "MmapedValue"
+    # Another data directory, another Havarti: another folder.
+    assert default_folders(tmp_path / "other")[0] != default_folders(tmp_path)[0]
+
+
+def test_an_unusable_metrics_folder_falls_back_safely(tmp_path, metrics_folders_removed):
+    import os
+
+    from havarti.metrics import default_folders
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    # The operator's folder cannot be made: the default one is used.
+    chosen, _ = choose_metrics_folder(tmp_path, {"PROMETHEUS_MULTIPROC_DIR": str(blocked)})
+    assert chosen == str(default_folders(tmp_path)[0])
+    # No folder is usable at all: each process counts alone, and Havarti starts.
+    nowhere = f"m.SHARED_MEMORY = pathlib.Path({str(blocked)!r}); tempfile.tempdir = {str(blocked)!r}; "
+    chosen, value_class = choose_metrics_folder(tmp_path, {}, before=nowhere)
+    assert (chosen, value_class) == ("None", "MutexValue")
+    assert os.path.isfile(blocked)

@@ -199,6 +199,18 @@ def test_losing_a_race_for_a_filename(db, storage, tmp_path, same_bytes):
         assert session.scalar(select(File.sha256)) == theirs.sha256
 
 
+def test_losing_a_race_to_a_variant_of_the_filename(db, storage, tmp_path):
+    mine = dists.wheel("raced-variant", "1.0", payload_size=100)
+    theirs = dists.wheel("raced-variant", "1.0", payload_size=200)
+    # The rival's filename is ours written another way; it commits while we write.
+    storage.hook = lambda: accept_upload(db, storage, upload(
+        theirs, filename="Raced.Variant-1.0-py3-none-any.whl"), MAX)
+    with pytest.raises(Conflict, match="already exists as Raced.Variant-1.0"):
+        accept_upload(db, storage, upload(mine), MAX)
+    assert sorted(stored_objects(tmp_path).values()) == sorted([theirs.data, theirs.metadata])
+    assert rows(db) == (1, 1)
+
+
 def test_two_files_creating_one_project_at_once(db, storage, monkeypatch):
     wheel, sdist = dists.wheel("twins", "1.0"), dists.sdist("twins", "1.0")
     real = uploads.get_or_create_project
