@@ -5,6 +5,7 @@ redirects, the bucket/container is created at start-up, and a storage outage is 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -21,6 +22,8 @@ from tests.support.cloud import (
     empty_and_remove,
     swift_settings,
 )
+from tests.support.proxy import wait_stored
+from tests.support.server import HavartiServer
 from tests.support.uploads import post_upload
 
 
@@ -99,20 +102,33 @@ def test_storage_outage_is_503_for_files_while_pages_render(backend, start_serve
         assert refused.status_code == 503 and "storage unavailable" in refused.text
         ready = httpx.get(f"{server.url}/ready", timeout=30)
         assert ready.status_code == 503 and not ready.json()["checks"]["storage"]["ok"]
-        # A miss while storage is down: the client does not get a whole file, nothing is recorded.
+        # A miss while storage is down: the client gets the verified bytes (the last one goes
+        # out once they match, before the storage write), or a failure; nothing is recorded.
         try:
             missed = httpx.get(public_url, timeout=30)
-            assert missed.status_code >= 500 or missed.content != public.data
+            assert missed.status_code >= 500 or missed.content == public.data
         except httpx.HTTPError:
             pass  # cut short mid-body: what pip and uv see as a failed download
+        assert wait_for_log(server, f"fetch-failed project=outage-public file={public.filename}")
 
         relay.up()
         assert httpx.get(private_url).content == private.data
         assert httpx.get(public_url).content == public.data
         assert upstream.fetch_count(public.filename) == 2  # it was not recorded as cached
+        # The row follows the client's last byte: wait for it before counting fetches.
+        assert wait_stored(server, public.filename) == 1
         assert httpx.get(public_url).content == public.data
         assert upstream.fetch_count(public.filename) == 2
         assert httpx.get(f"{server.index_url}outage-late/").status_code == 404  # nothing recorded
     finally:
         relay.down()
         empty_and_remove(direct)
+
+
+def wait_for_log(server: HavartiServer, line: str, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while line not in server.log():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
