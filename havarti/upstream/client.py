@@ -246,8 +246,9 @@ class UpstreamClient:
                                 f"({self.max_page_size} bytes); refused")
         content_type = response.headers.get("Content-Type", "text/html").split(";")[0].strip()
         body = bytearray()
-        # Counted after decompression, so a gzip bomb stops at the same bound.
-        for chunk in response.stream(PAGE_CHUNK, decode_content=True):
+        # Counted after decompression, so a gzip bomb stops at the same bound. read1: what
+        # has arrived, so a page dribbled a byte at a time still meets the deadline check.
+        while chunk := response.read1(PAGE_CHUNK, decode_content=True):
             body += chunk
             if len(body) > self.max_page_size:
                 raise UpstreamError(f"upstream page for {name} is larger than MAX_UPSTREAM_PAGE "
@@ -475,13 +476,12 @@ def _reason(exc: BaseException) -> str:
 
 
 def _release(response: urllib3.BaseHTTPResponse) -> None:
-    """Back to the pool once its body is read (a small error body is read out); else closed."""
-    try:
-        if response.read(64 * 1024, decode_content=False) or response.read(1, decode_content=False):
-            # More than a small error body is left: not worth reading to keep the connection.
-            response.close()
-            return
-    except (urllib3.exceptions.HTTPError, OSError):
+    """Back to the pool when its body was read to the end; else closed.
+
+    Reading out what is left (an error page, a refused answer) could mean waiting on
+    an upstream that dribbles it: a new connection later costs less.
+    """
+    if response.length_remaining == 0:
+        response.release_conn()
+    else:
         response.close()
-        return
-    response.release_conn()
