@@ -24,11 +24,14 @@ def clients(tmp_path_factory: pytest.TempPathFactory) -> Clients:
 
 @pytest.fixture(scope="session", autouse=True)
 def test_storage_removed() -> Iterator[None]:
-    """Buckets/containers made for HAVARTI_TEST_STORAGE runs are emptied and removed at the end."""
+    """Buckets/containers made for HAVARTI_TEST_STORAGE runs are emptied and removed at the
+    end, and so are the servers' metrics folders."""
     yield
     from tests.support.cloud import remove_test_storage
+    from tests.support.server import remove_metrics_folders
 
     remove_test_storage()
+    remove_metrics_folders()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,22 @@ from pathlib import Path
 
 import httpx
 
+#: Data directories of every Havarti process this run started (clean_env notes them): their
+#: metrics folders go at the end.
+DATA_DIRS: set[Path] = set()
+
+
+def remove_metrics_folders() -> None:
+    """The metrics folders Havarti made (in /dev/shm) for this run's servers, all stopped now."""
+    import shutil
+
+    from havarti.metrics import default_folders
+
+    for data_dir in DATA_DIRS:
+        for folder in default_folders(data_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+    DATA_DIRS.clear()
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -26,13 +42,16 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
     from havarti.config import Settings
 
-    ours = {name for f in fields(Settings) for name in f.metadata["env"]}
+    ours = {name for f in fields(Settings) for name in f.metadata["env"]} | {
+        "PROMETHEUS_MULTIPROC_DIR"}
     env = {k: v for k, v in os.environ.items()
            if k not in ours and not k.startswith(("PIP_", "UV_"))}
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["UV_NO_CONFIG"] = "1"
     env.update(extra or {})
+    if env.get("PACKAGE_CACHE"):
+        DATA_DIRS.add(Path(env["PACKAGE_CACHE"]))
     return env
 
 
