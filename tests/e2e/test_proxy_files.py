@@ -75,9 +75,15 @@ def test_upstream_fault_mid_file_cuts_the_client_short(server, upstream, fault):
     page_files(server, project)
 
     started = time.monotonic()
-    with pytest.raises(httpx.RemoteProtocolError):
+    try:
         # The status came before the fault; the body stops short of its Content-Length.
-        httpx.get(file_url(server, project, wheel.filename), timeout=30)
+        response = httpx.get(file_url(server, project, wheel.filename), timeout=30)
+    except httpx.RemoteProtocolError:
+        pass
+    else:
+        # Or the whole download failed before this client's response began (a busy machine
+        # lets the upstream finish first): then it gets a 5xx, never the bad bytes.
+        assert response.status_code >= 500, response.status_code
     # Cut short at once, not after a keep-alive timeout.
     assert time.monotonic() - started < 3
     assert_not_stored(server, wheel.filename)

@@ -68,7 +68,9 @@ def module_fixtures(env: dict[str, str] | None = None) -> tuple[Any, Any, Any]:
     @pytest.fixture(scope="module")
     def server(upstream: FakeIndex,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[HavartiServer]:
-        settings = {"PASSCODE": PASSCODE, "FALLBACK": upstream.url,
+        # No circuit breaker: the outage tests count every failure, and one shared server
+        # must not stay "open" for the tests after them (tests/e2e/test_proxy_fresh.py has it).
+        settings = {"PASSCODE": PASSCODE, "UPSTREAM_BREAKER_FAILURES": "0", "FALLBACK": upstream.url,
                     "UPSTREAM_TIMEOUT": str(UPSTREAM_TIMEOUT), **(env or {})}
         with running(tmp_path_factory.mktemp("proxy") / "data", settings) as started:
             yield started
