@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.clients import Clients, make_venv
-from tests.support.fakeindex import FakeIndex
+from tests.support.fakeindex import FakeIndex, running_index
 from tests.support.server import HavartiServer
 
 PASSCODE = "s3cret-passcode"
@@ -46,9 +46,8 @@ def rackspace_identity() -> Iterator[Any]:
 
 @pytest.fixture
 def upstream() -> Iterator[FakeIndex]:
-    fake = FakeIndex().start()
-    yield fake
-    fake.down()
+    with running_index() as fake:
+        yield fake
 
 
 @pytest.fixture

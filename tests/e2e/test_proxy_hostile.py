@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import PASSCODE
 from tests.support import dists
-from tests.support.fakeindex import FakeIndex
+from tests.support.fakeindex import FakeIndex, running_index
 from tests.support.proxy import (
     file_url,
     page_files,
@@ -35,25 +35,22 @@ MAX_FILE_SIZE = 1_500_000
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[FakeIndex]:
-    fake = FakeIndex().start()
-    yield fake
-    fake.down()
+    with running_index() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")
 def files_host() -> Iterator[FakeIndex]:
     """Where the upstream keeps (some of) its files: allowed by UPSTREAM_FILE_HOSTS."""
-    fake = FakeIndex().start()
-    yield fake
-    fake.down()
+    with running_index() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")
 def internal() -> Iterator[FakeIndex]:
     """An internal service on the same host, at another port: never to be reached."""
-    fake = FakeIndex().start()
-    yield fake
-    fake.down()
+    with running_index() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -352,3 +354,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, document, "application/json")
             return
         self._send(404, b"not found")
+
+
+@contextmanager
+def running_index() -> Iterator[FakeIndex]:
+    """A started fake index, taken down afterwards (one per fixture that needs one)."""
+    fake = FakeIndex().start()
+    try:
+        yield fake
+    finally:
+        fake.down()

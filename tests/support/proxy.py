@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import PASSCODE
-from tests.support.fakeindex import FakeIndex
+from tests.support.fakeindex import FakeIndex, running_index
 from tests.support.server import HavartiServer
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -61,9 +61,8 @@ def module_fixtures(env: dict[str, str] | None = None) -> tuple[Any, Any, Any]:
 
     @pytest.fixture(scope="module")
     def upstream() -> Iterator[FakeIndex]:
-        fake = FakeIndex().start()
-        yield fake
-        fake.down()
+        with running_index() as fake:
+            yield fake
 
     @pytest.fixture(scope="module")
     def server(upstream: FakeIndex,
