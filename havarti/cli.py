@@ -197,6 +197,51 @@ def watch_prefetch(index: Any, plan: Any, timeout: int) -> Any:
 
 
 @main.command()
+@click.argument("name")
+@click.option("--merge", "action", flag_value="merge",
+              help="Offer upstream's files of NAME beside the private ones.")
+@click.option("--shadow", "action", flag_value="shadow",
+              help="Offer only the private files; hide upstream's files of NAME.")
+@click.option("--release", "action", flag_value="release",
+              help="Hand a private project with no files left back to upstream.")
+def project(name: str, action: str | None) -> None:
+    """Show how the project NAME stands towards upstream, or change it.
+
+    A private project shadows the public project of its name unless merged
+    (UPSTREAM_MERGE is the start-up default; --merge / --shadow decide per
+    project, at once for every running process). Changes go to the audit log.
+    """
+    from havarti.errors import HavartiError
+    from havarti.wiring import build_index
+
+    settings = settings_or_exit()
+    prepare_or_exit(settings)
+    index = build_index(settings)
+    try:
+        if action == "release":
+            state = index.release(name, remote_addr="cli")
+        elif action is not None:
+            state = index.set_upstream_mode(name, action, remote_addr="cli")
+        else:
+            state = index.project_mode(name)
+        hidden = index.upstream_files(state.project) if state.shadows_upstream else None
+    except HavartiError as exc:
+        fail(str(exc))
+    finally:
+        index.close()
+    if not state.private:
+        standing = "not private: upstream's files are offered"
+    elif state.shadows_upstream:
+        standing = ("private, shadows upstream" + (f" (hides {hidden} upstream files)"
+                                                   if hidden is not None else ""))
+    else:
+        standing = "private, merged with upstream"
+    choice = state.upstream_mode or "UPSTREAM_MERGE default"
+    click.echo(f"{state.project}: {standing}; {state.files} private files"
+               + (f"; mode: {choice}" if state.private else ""))
+
+
+@main.command()
 @click.option("--dry-run", is_flag=True, help="Show what would be removed or evicted; change nothing.")
 @click.option("--max-size", help="The bound to apply instead of CACHE_MAX_SIZE (e.g. 50GB).")
 @click.option("--grace", help="Keep leftovers younger than this (e.g. 30m) [default 1h].")

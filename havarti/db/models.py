@@ -46,6 +46,9 @@ class Base(DeclarativeBase):
 
 ORIGIN_UPLOADED = "uploaded"
 ORIGIN_CACHED = "cached"
+#: Project.upstream_mode: offer upstream's files beside the private ones, or hide them.
+MODE_MERGE = "merge"
+MODE_SHADOW = "shadow"
 
 
 class Project(Base):
@@ -55,8 +58,11 @@ class Project(Base):
     #: PEP 503 normalised name: the identity of the project.
     name: Mapped[str] = mapped_column(String(255), unique=True)
     display_name: Mapped[str] = mapped_column(String(255))
-    #: True once anything was uploaded: the project then shadows upstream.
+    #: True once anything was uploaded: the project then shadows upstream (unless merged),
+    #: until it is released (havarti.domain.manage.release_project).
     private: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A private project's own choice, "merge" or "shadow"; None follows UPSTREAM_MERGE.
+    upstream_mode: Mapped[str | None] = mapped_column(String(16), default=None)
     #: Bumped on every change of the project's files; rendered pages are keyed by it.
     serial: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

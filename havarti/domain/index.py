@@ -21,8 +21,8 @@ from sqlalchemy import bindparam, select, update
 from havarti.cache import BoundedCache
 from havarti.config import Settings
 from havarti.db import Database, unless_full
-from havarti.db.models import ORIGIN_UPLOADED, File, Project
-from havarti.domain import catalog, json_api
+from havarti.db.models import MODE_MERGE, MODE_SHADOW, ORIGIN_UPLOADED, File, Project
+from havarti.domain import catalog, json_api, manage
 from havarti.domain.distributions import belongs_to, normalized, read_core_metadata
 from havarti.domain.fetch import Download, Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
@@ -38,6 +38,7 @@ from havarti.domain.pages import (
 )
 from havarti.domain.uploads import Upload, accept_upload
 from havarti.errors import (
+    HavartiError,
     InvalidUpload,
     NotFound,
     StorageUnavailable,
@@ -52,7 +53,7 @@ from havarti.upstream.origins import metadata_url
 
 log = logging.getLogger(__name__)
 
-_PROJECT_ROW = select(Project.id, Project.serial, Project.private).where(
+_PROJECT_ROW = select(Project.id, Project.serial, Project.private, Project.upstream_mode).where(
     Project.name == bindparam("name"))
 #: last_served is written at most this often per file: a hot file must not cost a write per hit.
 LAST_SERVED_RESOLUTION = timedelta(minutes=10)
@@ -117,6 +118,14 @@ class RedirectFile:
 
 
 @dataclass(frozen=True)
+class Uploaded:
+    """A stored upload, and what the uploader should be warned of (or None)."""
+
+    file: File
+    warning: str | None
+
+
+@dataclass(frozen=True)
 class MetadataFile:
     filename: str
     data: bytes
@@ -139,6 +148,8 @@ class PackageIndex:
         #: Keyed by what the page is made of: the private files' serial, the upstream digest.
         self._pages: BoundedCache[tuple, RenderedPage] = BoundedCache(
             cache_bytes // 2, lambda r: len(r.html) + len(r.json))
+        #: Uploaded files' core metadata by sha256 (an sdist's PKG-INFO is read from inside it).
+        self._core_metadata: BoundedCache[str, bytes] = BoundedCache(4 * 2**20, len, 1024)
 
     # Pages
 
@@ -152,7 +163,7 @@ class PackageIndex:
         private = project is not None and project.private
         upstream: UpstreamState | None = None
         stale_reason: str | None = None
-        if not private or canonical in self.settings.upstream_merge:
+        if not self.shadows_upstream(canonical, private, project.upstream_mode if project else None):
             try:
                 upstream = self.mirror.state(canonical)
                 stale_reason = upstream.stale_reason
@@ -171,6 +182,19 @@ class PackageIndex:
                                     upstream)
             rendered = self._pages.put(key, RenderedPage.of(page))
         return replace(rendered, stale_reason=stale_reason) if stale_reason else rendered
+
+    def shadows_upstream(self, name: str, private: bool, mode: str | None) -> bool:
+        """Whether upstream's files of ``name`` are hidden: the one shadowing rule.
+
+        A private project shadows the public project of its name (dependency-confusion
+        protection) unless it is merged: by its own choice (``mode``, set at runtime),
+        else by UPSTREAM_MERGE. Pages, files, metadata and the JSON API all ask here.
+        """
+        if not private:
+            return False
+        if mode in (MODE_MERGE, MODE_SHADOW):
+            return mode == MODE_SHADOW
+        return name not in self.settings.upstream_merge
 
     def _cooldown_epoch(self) -> int | None:
         # A cooldown makes the page depend on the clock: rebuild at most once a minute.
@@ -249,7 +273,8 @@ class PackageIndex:
         with self.db.session() as session:
             row = session.execute(
                 select(File.id, File.storage_key, File.size, File.sha256, File.stored,
-                       File.last_served, Project.name, Project.private, File.origin)
+                       File.last_served, Project.name, Project.private, Project.upstream_mode,
+                       File.origin)
                 .join(Project).where(File.filename == filename)).first()
             if row is None or row.name != canonical:
                 return None
@@ -259,7 +284,8 @@ class PackageIndex:
             # For eviction's sake only: a full disk must not keep the file from being served.
             with unless_full("last_served"), self.db.session() as session:
                 session.execute(update(File).where(File.id == row.id).values(last_served=now))
-        if row.private and row.origin != ORIGIN_UPLOADED and canonical not in self.settings.upstream_merge:
+        if row.origin != ORIGIN_UPLOADED and self.shadows_upstream(canonical, row.private,
+                                                                   row.upstream_mode):
             # A cached upstream file of a project that became private is shadowed too.
             return None
         if not body:
@@ -273,8 +299,10 @@ class PackageIndex:
 
     def _upstream_file(self, canonical: str, filename: str) -> UpstreamFile:
         with self.db.session() as session:
-            private = session.scalar(select(Project.private).where(Project.name == canonical))
-        if private and canonical not in self.settings.upstream_merge:
+            project = session.execute(select(Project.private, Project.upstream_mode)
+                                      .where(Project.name == canonical)).first()
+        if project is not None and self.shadows_upstream(canonical, project.private,
+                                                         project.upstream_mode):
             raise NotFound(f"no file {filename!r} in project {canonical!r}")
         try:
             state = self.mirror.state(canonical, revalidate=False)
@@ -314,11 +342,12 @@ class PackageIndex:
         with self.db.session() as session:
             row = session.execute(
                 select(File.metadata_sha256, File.storage_key, File.stored, Project.name,
-                       Project.private, File.origin)
+                       Project.private, Project.upstream_mode, File.origin)
                 .join(Project).where(File.filename == filename)).first()
         # A cached upstream file of a project that became private is shadowed: not held.
         held = row if row is not None and row.name == canonical and (
-            row.origin == ORIGIN_UPLOADED or not row.private) else None
+            row.origin == ORIGIN_UPLOADED
+            or not self.shadows_upstream(canonical, row.private, row.upstream_mode)) else None
         expected: str | None = None
         upstream_file: UpstreamFile | None = None
         if held is not None and held.metadata_sha256:
@@ -364,34 +393,136 @@ class PackageIndex:
                 return None
 
     def project_json(self, project: str, version: str | None, base_url: str) -> dict:
-        """The PyPI JSON API document: built for a private project, else upstream's.
+        """The PyPI JSON API document (see havarti.domain.json_api), visible as the pages are.
 
-        Upstream's has its file URLs pointing at Havarti and the cooldown applied;
-        a merged project (UPSTREAM_MERGE) upstream does not know gets the private one.
+        A shadowing private project: built from its rows and core metadata. Otherwise
+        upstream's, or, when upstream has no JSON API, built from its simple page; a
+        merged project adds its private files. Raises NotFound with a one-line reason.
         """
         canonical = normalized(project)
-        merged = canonical in self.settings.upstream_merge
-
-        def private() -> dict | None:
-            with self.db.session() as session:
-                return json_api.private_project_json(session, canonical, version, base_url)
-
-        document = None if merged else private()
-        if document is not None:
-            return document
+        row = self.db.first(_PROJECT_ROW, name=canonical)
+        private = row is not None and row.private
+        if self.shadows_upstream(canonical, private, row.upstream_mode if row else None):
+            return self._private_json(canonical, version, base_url)
         try:
-            return json_api.upstream_project_json(self.upstream, canonical, version, base_url,
-                                                  self._cooldown_cutoff(canonical))
-        except UpstreamNotFound:
-            document = private() if merged else None
-            if document is None:
+            document = self._upstream_json(canonical, version, base_url)
+        except NotFound:
+            if not private:
                 raise
-            return document
+            # Merged, and upstream lacks the project or the version: the private files alone.
+            return self._private_json(canonical, version, base_url)
+        if private:
+            with self.db.session() as session:
+                _, _, releases = json_api.private_releases(session, canonical, base_url)
+            document = json_api.add_private_files(document, releases, version)
+        return document
 
-    # Uploads
+    def _private_json(self, name: str, version: str | None, base_url: str) -> dict:
+        with self.db.session() as session:
+            document = json_api.private_project_json(session, name, version, base_url,
+                                                     self._uploaded_metadata)
+        if document is None:
+            raise NotFound(f"no project named {name!r}")
+        return document
 
-    def upload(self, upload: Upload) -> File:
-        return accept_upload(self.db, self.storage, upload, self.settings.max_upload_size)
+    def _upstream_json(self, name: str, version: str | None, base_url: str) -> dict:
+        try:
+            return json_api.upstream_project_json(self.upstream, name, version, base_url,
+                                                  self._cooldown_cutoff(name))
+        except (UpstreamNotFound, UpstreamError) as exc:
+            # An upstream without a JSON API (a plain simple index), or one failing now:
+            # the document is built from the simple page (stored, in an outage).
+            log.info("json-api-from-simple-page project=%s reason=%s", name, exc)
+        try:
+            state = self.mirror.state(name)
+        except UpstreamNotFound:
+            raise NotFound(f"no project named {name!r}") from None
+        return json_api.simple_project_json(
+            name, self._visible(name, state.files), version, base_url,
+            lambda f: self._upstream_metadata(name, f.filename))
+
+    def _upstream_metadata(self, name: str, filename: str) -> bytes | None:
+        """An upstream file's core metadata (PEP 658), verified and kept; None on failure."""
+        try:
+            return self.metadata(name, filename).data
+        except (HavartiError, StorageError) as exc:
+            log.warning("json-api-metadata-failed project=%s file=%s reason=%s", name, filename, exc)
+            return None
+
+    def _uploaded_metadata(self, row: File) -> bytes | None:
+        """An uploaded file's core metadata: its stored METADATA, else read from inside it."""
+        cached = self._core_metadata.get(row.sha256)
+        if cached is not None:
+            return cached
+        try:
+            key = metadata_key(row.metadata_sha256, row.filename) if row.metadata_sha256 else None
+            if key is not None and self.storage.exists(key):
+                data: bytes | None = self.storage.read_bytes(key)
+            else:
+                data = self._metadata_inside(row.storage_key, row.filename)
+        except (StorageError, OSError) as exc:
+            log.warning("json-api-metadata-failed project=%s file=%s reason=%s",
+                        row.project_id, row.filename, exc)
+            return None
+        return self._core_metadata.put(row.sha256, data) if data is not None else None
+
+    # Uploads, and private projects' standing towards upstream
+
+    def upload(self, upload: Upload) -> Uploaded:
+        """Store ``upload`` (see accept_upload); warn when it starts shadowing upstream."""
+        canonical = normalized(upload.name)
+        before = self.db.first(_PROJECT_ROW, name=canonical)
+        row = accept_upload(self.db, self.storage, upload, self.settings.max_upload_size)
+        warning = None
+        if before is None or not before.private:
+            warning = self._shadowing_warning(canonical)
+        return Uploaded(row, warning)
+
+    def _shadowing_warning(self, name: str) -> str | None:
+        """What a project's first upload tells the uploader when it hides upstream's files."""
+        project = self.db.first(_PROJECT_ROW, name=name)
+        if project is None or not self.shadows_upstream(name, project.private,
+                                                        project.upstream_mode):
+            return None
+        hidden = self.upstream_files(name)
+        if hidden is None:
+            return None
+        log.warning("upload-shadows-upstream project=%s upstream_files=%d", name, hidden)
+        return (f"warning: upstream also has a project named {name!r}; this private project "
+                f"now shadows it, so its {hidden} upstream file{'s' if hidden != 1 else ''} are "
+                f"no longer offered here. To offer both: havarti project {name} --merge "
+                f"(or POST /api/projects/{name}/merge with the passcode)")
+
+    def upstream_files(self, name: str) -> int | None:
+        """How many files upstream offers for ``name`` (what shadowing hides), or None when
+        upstream has no such project or cannot be asked. A stored page is taken as it is."""
+        canonical = normalized(name)
+        try:
+            state = self.mirror.state(canonical, revalidate=False)
+        except (UpstreamNotFound, UpstreamError):
+            return None
+        return len(self._visible(canonical, state.files))
+
+    def upstream_page_url(self, name: str) -> str:
+        """The upstream's own page of ``name``: where the files a private project hides are."""
+        return f"{self.upstream.index_url.rstrip('/')}/{normalized(name)}/"
+
+    def project_mode(self, name: str) -> manage.ProjectMode:
+        """The project's standing towards upstream; NotFound for an unknown project."""
+        return self._with_shadowing(manage.project_mode(self.db, name))
+
+    def set_upstream_mode(self, name: str, mode: str,
+                          remote_addr: str | None = None) -> manage.ProjectMode:
+        """Merge the private project ``name`` with upstream, or shadow it (audit-logged)."""
+        return self._with_shadowing(manage.set_upstream_mode(self.db, name, mode, remote_addr))
+
+    def release(self, name: str, remote_addr: str | None = None) -> manage.ProjectMode:
+        """Hand an empty private project back to upstream (audit-logged)."""
+        return self._with_shadowing(manage.release(self.db, name, remote_addr))
+
+    def _with_shadowing(self, state: manage.ProjectMode) -> manage.ProjectMode:
+        return replace(state, shadows_upstream=self.shadows_upstream(
+            state.project, state.private, state.upstream_mode))
 
     def find_project(self, name: str) -> Project | None:
         with self.db.session() as session:

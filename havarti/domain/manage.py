@@ -1,4 +1,6 @@
-"""Managing private files: yank, unyank (PEP 592) and delete, each written to the audit log.
+"""Managing private packages, each change written to the audit log: yank, unyank
+(PEP 592) and delete files; merge a private project with upstream or shadow it;
+release an empty private project back to upstream.
 
 Every change bumps the project's serial, so every worker's cached simple page
 is rebuilt on the next request. Only uploaded (private) files can be managed:
@@ -11,11 +13,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from havarti.db import Database
-from havarti.db.models import ORIGIN_UPLOADED, AuditLog, File, Project
+from havarti.db.models import MODE_MERGE, MODE_SHADOW, ORIGIN_UPLOADED, AuditLog, File, Project
 from havarti.domain.distributions import normalized
 from havarti.domain.text import checked
 from havarti.errors import Conflict, NotFound
@@ -64,12 +66,12 @@ def _private_file(session: Session, project: str, filename: str) -> tuple[Projec
     return proj, file
 
 
-def _audit(session: Session, action: str, project: str, filename: str, detail: str | None,
+def _audit(session: Session, action: str, project: str, filename: str | None, detail: str | None,
            remote_addr: str | None) -> None:
     session.add(AuditLog(action=action, project=project, filename=filename, detail=detail,
                          remote_addr=remote_addr))
     log.info("manage action=%s project=%s file=%s detail=%r remote=%s", action, project,
-             filename, detail or "", remote_addr or "-")
+             filename or "-", detail or "", remote_addr or "-")
 
 
 def yank(db: Database, project: str, filename: str, reason: str = "",
@@ -121,6 +123,86 @@ def delete(db: Database, storage: Storage, project: str, filename: str,
             # The row is gone, so the file is no longer offered; a stray object costs only space.
             log.warning("manage-delete-object-failed key=%s reason=%s", stored, exc)
     return FileState(proj.name, filename, False, None, deleted=True)
+
+
+@dataclass(frozen=True)
+class ProjectMode:
+    """A project's standing towards the public project of its name, after a change."""
+
+    project: str
+    private: bool
+    #: The project's own choice ("merge", "shadow"), or None: UPSTREAM_MERGE decides.
+    upstream_mode: str | None
+    #: Private files left.
+    files: int
+    #: Whether upstream's files of the name are hidden now (see PackageIndex.shadows_upstream).
+    shadows_upstream: bool = False
+
+    def as_json(self) -> dict:
+        return {"project": self.project, "private": self.private,
+                "upstream_mode": self.upstream_mode, "shadows_upstream": self.shadows_upstream,
+                "files": self.files}
+
+
+def project_mode(db: Database, project: str) -> ProjectMode:
+    """The project's standing; NotFound when Havarti has no project of that name."""
+    with db.session() as session:
+        proj = _project(session, project)
+        return ProjectMode(proj.name, proj.private, proj.upstream_mode, _private_files(session, proj))
+
+
+def _project(session: Session, project: str) -> Project:
+    canonical = normalized(project)
+    proj = session.scalar(select(Project).where(Project.name == canonical))
+    if proj is None:
+        raise NotFound(f"no project named {canonical!r} here")
+    return proj
+
+
+def _private_files(session: Session, proj: Project) -> int:
+    return session.scalar(select(func.count()).select_from(File).where(
+        File.project_id == proj.id, File.origin == ORIGIN_UPLOADED)) or 0
+
+
+def set_upstream_mode(db: Database, project: str, mode: str,
+                      remote_addr: str | None = None) -> ProjectMode:
+    """Merge a private project with the public one of its name, or shadow it again.
+
+    The choice outlives restarts and wins over UPSTREAM_MERGE (the start-up default).
+    NotFound for an unknown project, Conflict for one that is not private.
+    """
+    if mode not in (MODE_MERGE, MODE_SHADOW):
+        raise ValueError(f"mode must be {MODE_MERGE!r} or {MODE_SHADOW!r}")
+    with db.session() as session:
+        proj = _project(session, project)
+        if not proj.private:
+            raise Conflict(f"{proj.name} is not private: it has no files of its own to merge "
+                           "with upstream's or to shadow upstream with")
+        before = proj.upstream_mode or "UPSTREAM_MERGE default"
+        proj.upstream_mode = mode
+        proj.serial += 1
+        _audit(session, mode, proj.name, None, f"was: {before}", remote_addr)
+        return ProjectMode(proj.name, True, mode, _private_files(session, proj))
+
+
+def release(db: Database, project: str, remote_addr: str | None = None) -> ProjectMode:
+    """Hand a private project with no files left back to upstream: its public files show again.
+
+    NotFound for an unknown project; Conflict while private files remain (delete
+    them first) or when the project is not private.
+    """
+    with db.session() as session:
+        proj = _project(session, project)
+        if not proj.private:
+            raise Conflict(f"{proj.name} is not private: there is nothing to release")
+        left = _private_files(session, proj)
+        if left:
+            raise Conflict(f"{proj.name} still has {left} private file{'s' if left != 1 else ''}; "
+                           "delete them before releasing it to upstream")
+        proj.private, proj.upstream_mode = False, None
+        proj.serial += 1
+        _audit(session, "release", proj.name, None, None, remote_addr)
+        return ProjectMode(proj.name, False, None, 0)
 
 
 def audit_log(db: Database, project: str | None = None, limit: int = 50) -> list[AuditEntry]:

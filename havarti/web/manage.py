@@ -1,4 +1,5 @@
-"""Yank, unyank and delete private files, behind the passcode: HTML forms and a JSON API."""
+"""Behind the passcode, as HTML forms and a JSON API: yank, unyank and delete private
+files; merge a private project with upstream, shadow upstream again, or release it."""
 
 from __future__ import annotations
 
@@ -56,6 +57,28 @@ def form_action(name: str, filename: str, action: str) -> Response:
                     code=303)
 
 
+#: What a private project may be told about upstream (the last path segment).
+PROJECT_ACTIONS = ("merge", "shadow", "release")
+
+
+def _change_project(name: str, action: str) -> manage.ProjectMode:
+    index = context.index()
+    if action == "release":
+        return index.release(name, request.remote_addr)
+    return index.set_upstream_mode(name, action, request.remote_addr)
+
+
+@bp.post("/projects/<name>/upstream/<action>")
+def form_project_action(name: str, action: str) -> Response:
+    if action not in PROJECT_ACTIONS:
+        return one_line(404, f"no action {action!r}; use {', '.join(PROJECT_ACTIONS)}")
+    refused = _refusal()
+    if refused is not None:
+        return refused
+    _change_project(name, action)
+    return redirect(url_for("ui.project", name=normalized(name)), code=303)
+
+
 # The JSON API.
 
 #: Largest JSON body the API reads (a reason is at most 500 characters).
@@ -111,6 +134,24 @@ def api_delete(name: str, filename: str) -> Response:
     index = context.index()
     state = manage.delete(index.db, index.storage, name, filename, request.remote_addr)
     return jsonify(state.as_json())
+
+
+@bp.get("/api/projects/<name>")
+def api_project(name: str) -> Response:
+    refused = _refusal()
+    if refused is not None:
+        return refused
+    return jsonify(context.index().project_mode(name).as_json())
+
+
+@bp.post("/api/projects/<name>/<action>")
+def api_project_action(name: str, action: str) -> Response:
+    if action not in PROJECT_ACTIONS:
+        return one_line(404, f"no action {action!r}; use {', '.join(PROJECT_ACTIONS)}")
+    refused = _refusal()
+    if refused is not None:
+        return refused
+    return jsonify(_change_project(name, action).as_json())
 
 
 @bp.get("/api/projects/<name>/audit")

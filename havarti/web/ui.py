@@ -160,10 +160,14 @@ def project(name: str) -> Response | tuple[str, int] | str:
         return _error_page(404, f"no page {number}: {canonical} has {listing.pages} "
                                 f"page{'s' if listing.pages != 1 else ''} of versions")
     part = _listing_page(rendered.json_etag, cached, listing, number)
+    standing = index.project_mode(canonical) if private else None
+    hidden = index.upstream_files(canonical) if standing else None
     page = render_template("project.html", base=context.base_url(), name=canonical,
                            display_name=row.display_name if row else canonical, private=private,
                            description=description, stale=rendered.stale, listing=listing,
-                           part=part, listing_html=Markup(LISTING_MARK))
+                           part=part, listing_html=Markup(LISTING_MARK), standing=standing,
+                           upstream_files=hidden, upstream_url=index.upstream_page_url(canonical),
+                           passcode_set=bool(context.settings().passcode))
     # The listing goes out as the bytes it was cached as, never copied into the page string.
     head, tail = page.split(LISTING_MARK, 1)
     body = [head.encode(), part.html, tail.encode()]

@@ -30,7 +30,7 @@ def upload() -> Response:
     content = request.files.get("content")
     if content is None or not content.filename:
         raise InvalidUpload("the form has no 'content' file")
-    row = context.index().upload(Upload(
+    uploaded = context.index().upload(Upload(
         name=form.get("name", ""),
         version=form.get("version", ""),
         filename=content.filename,
@@ -39,4 +39,9 @@ def upload() -> Response:
         md5_digest=form.get("md5_digest"),
         blake2_256_digest=form.get("blake2_256_digest"),
     ))
-    return one_line(200, f"OK: stored {row.filename} ({row.size} bytes)")
+    row = uploaded.file
+    response = one_line(200, f"OK: stored {row.filename} ({row.size} bytes)")
+    if uploaded.warning:
+        # twine --verbose prints the body of a successful upload, uv publish at -vv.
+        response.set_data(response.get_data() + uploaded.warning.encode() + b"\n")
+    return response
