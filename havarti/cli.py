@@ -229,15 +229,18 @@ def project(name: str, action: str | None) -> None:
         fail(str(exc))
     finally:
         index.close()
+    def files(count: int, kind: str) -> str:
+        return f"{count} {kind} file{'' if count == 1 else 's'}"
+
     if not state.private:
         standing = "not private: upstream's files are offered"
     elif state.shadows_upstream:
-        standing = ("private, shadows upstream" + (f" (hides {hidden} upstream files)"
-                                                   if hidden is not None else ""))
+        standing = "private, shadows upstream" + (
+            f" (hides {files(hidden, 'upstream')})" if hidden is not None else "")
     else:
         standing = "private, merged with upstream"
     choice = state.upstream_mode or "UPSTREAM_MERGE default"
-    click.echo(f"{state.project}: {standing}; {state.files} private files"
+    click.echo(f"{state.project}: {standing}; {files(state.files, 'private')}"
                + (f"; mode: {choice}" if state.private else ""))
 
 

@@ -488,10 +488,11 @@ class PackageIndex:
         if hidden is None:
             return None
         log.warning("upload-shadows-upstream project=%s upstream_files=%d", name, hidden)
+        files = "1 upstream file is" if hidden == 1 else f"{hidden} upstream files are"
         return (f"warning: upstream also has a project named {name!r}; this private project "
-                f"now shadows it, so its {hidden} upstream file{'s' if hidden != 1 else ''} are "
-                f"no longer offered here. To offer both: havarti project {name} --merge "
-                f"(or POST /api/projects/{name}/merge with the passcode)")
+                f"now shadows it, so its {files} no longer offered here. To offer both: "
+                f"havarti project {name} --merge (or POST /api/projects/{name}/merge with the "
+                "passcode)")
 
     def upstream_files(self, name: str) -> int | None:
         """How many files upstream offers for ``name`` (what shadowing hides), or None when

@@ -34,6 +34,8 @@ def test_private_project_shadows_upstream(server, upstream, clients):
         upstream.publish("shadowed", dist, version)
     private = dists.wheel("shadowed", "0.5")
     upload(clients, server, private)
+    # The first upload asks upstream once, to warn that it shadows it; nothing after that does.
+    assert upstream.page_count("shadowed") == 1
 
     assert set(page_files(server, "shadowed")) == {private.filename}
     for dist in public:
@@ -44,7 +46,7 @@ def test_private_project_shadows_upstream(server, upstream, clients):
     assert result.returncode == 0, result.stderr
     assert installed_version(target, "shadowed") == "0.5"
     assert sum(upstream.fetch_count(d.filename) for d in public) == 0
-    assert upstream.page_count("shadowed") == 0
+    assert upstream.page_count("shadowed") == 1
 
 
 def test_cached_upstream_files_are_shadowed_once_the_project_is_private(server, upstream, clients):

@@ -64,6 +64,8 @@ class FakeIndex:
     validators: bool = True
     #: Seconds a project page takes to answer (a slow upstream, not a dead one).
     page_delay: float = 0.0
+    #: Serve the JSON API (/pypi/...); False: a plain simple index, answering 404 there.
+    json_api_enabled: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: The path (with query) of every request received, in order.
     requests: list[str] = field(default_factory=list)
@@ -344,7 +346,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self.close_connection = True
             return
-        if len(parts) in (3, 4) and parts[0] == "pypi" and parts[-1] == "json":
+        if len(parts) in (3, 4) and parts[0] == "pypi" and parts[-1] == "json" \
+                and fake.json_api_enabled:
             name = canonicalize_name(parts[1])
             document = fake.json_api(name, parts[2] if len(parts) == 4 else None) \
                 if name in fake.projects else None
