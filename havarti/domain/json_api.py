@@ -13,6 +13,7 @@ cached like any other:
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -58,7 +59,7 @@ def info_from_metadata(raw: bytes | None) -> dict[str, Any]:
 
     Fields absent from the metadata keep PyPI's defaults; None gives the defaults only.
     """
-    info = dict(INFO_DEFAULTS)
+    info = copy.deepcopy(INFO_DEFAULTS)
     if not raw:
         return info
     try:
@@ -220,7 +221,7 @@ def upstream_project_json(upstream: UpstreamClient, name: str, version: str | No
     for release, files in releases.items():
         releases[release] = offered(files)
     # What PyPI always sends, for upstreams that send less: clients index these keys.
-    document["info"] = {**INFO_DEFAULTS, **document["info"]}
+    document["info"] = {**copy.deepcopy(INFO_DEFAULTS), **document["info"]}
     document.setdefault("vulnerabilities", [])
     return document
 

@@ -42,6 +42,7 @@ def restore(upstream: FakeIndex) -> None:
     upstream.up()
     upstream.html_only = False
     upstream.file_delay = 0.0
+    upstream.json_api_enabled = True
 
 
 @contextmanager
