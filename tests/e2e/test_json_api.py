@@ -92,8 +92,8 @@ def test_private_project_info_comes_from_its_core_metadata(server):
 
 
 def test_poetry_reads_a_private_project(server, tmp_path, monkeypatch):
-    from poetry.core.packages.dependency import Dependency
     from poetry.core.constraints.version import Version
+    from poetry.core.packages.dependency import Dependency
     from poetry.repositories.pypi_repository import PyPiRepository
 
     monkeypatch.setenv("POETRY_CONFIG_DIR", str(tmp_path / "config"))
