@@ -202,3 +202,35 @@ def test_the_json_api_takes_only_json_bodies(web, content_type, body):
     assert simple_file(web)["yanked"] is False
     # Bodiless calls need no type.
     assert web.client.post(f"{API}/unyank", headers=web.auth).status_code == 200
+
+
+def test_project_page_shows_shadowing_and_its_switches(web, upstream):
+    upstream.publish("raclette", dists.wheel("raclette", "2.0"), "2.0")
+    private = dists.wheel("raclette", "1.0")
+    web.upload(private)
+    page = web.client.get("/projects/raclette/").get_data(as_text=True)
+    assert "private: shadows the public project of this name" in page
+    assert f'<a href="{upstream.url}raclette/">1 upstream file</a>' in page
+    assert 'action="/projects/raclette/upstream/merge"' in page
+    assert "upstream/release" not in page  # a private file is left
+
+    response = web.client.post("/projects/raclette/upstream/merge", headers=web.auth)
+    assert response.status_code == 303
+    page = web.client.get("/projects/raclette/").get_data(as_text=True)
+    assert "private: merged with the public project of this name" in page
+    assert 'action="/projects/raclette/upstream/shadow"' in page
+
+    web.client.delete(f"/api/projects/raclette/files/{private.filename}", headers=web.auth)
+    page = web.client.get("/projects/raclette/").get_data(as_text=True)
+    assert 'action="/projects/raclette/upstream/release"' in page
+    assert web.client.post("/projects/raclette/upstream/release", headers=web.auth).status_code == 303
+    page = web.client.get("/projects/raclette/").get_data(as_text=True)
+    assert "upstream-standing" not in page and "raclette-2.0-py3-none-any.whl" in page
+    assert [c.action for c in audit_log(web.index.db, "raclette")] == ["release", "delete", "merge"]
+
+
+def test_an_emptied_private_project_says_so_not_that_files_are_yanked(web):
+    web.client.delete(API, headers=web.auth)
+    page = web.client.get("/projects/gruyere/").get_data(as_text=True)
+    assert "every file is yanked" not in page
+    assert "No files. Every private file was deleted" in page
