@@ -103,6 +103,11 @@ def test_managing_is_disabled_without_a_passcode(tmp_path, upstream):
     response = web.client.post(f"{API}/yank", json={}, headers=basic_auth("anything"))
     assert response.status_code == 403
     assert "PASSCODE" in one_line(response)
+    for path in ("/api/projects/gruyere/merge", "/api/projects/gruyere/release",
+                 "/projects/gruyere/upstream/shadow"):
+        response = web.client.post(path, headers=basic_auth("anything"))
+        assert response.status_code == 403, path
+        assert "PASSCODE" in one_line(response)
 
 
 @pytest.mark.parametrize("path, body, status, reason", [
