@@ -117,9 +117,10 @@ def test_merge_shadow_and_release_at_runtime(server, upstream, clients):
     assert released.json() == {"project": "brie", "private": False, "upstream_mode": None,
                                "shadows_upstream": False, "files": 0}
     assert set(page_files(server, "brie")) == {public.filename}
-    result, target = clients.uv_install(server.index_url, "brie")
-    assert result.returncode == 0, result.stderr
-    assert installed_version(target, "brie") == "2.0"
+    for install in (clients.pip_install, clients.uv_install):
+        result, target = install(server.index_url, "brie")
+        assert result.returncode == 0, result.stderr
+        assert installed_version(target, "brie") == "2.0"
     assert "upstream-standing" not in httpx.get(f"{server.url}/projects/brie/").text
 
     # Every change is in the audit log and the server's log, newest first.
