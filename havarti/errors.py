@@ -41,6 +41,10 @@ class UpstreamNotFound(NotFound):
     """Upstream says the project does not exist."""
 
 
+class DownloadFailed(HavartiError):
+    """The upstream download broke or did not verify; nothing was stored."""
+
+
 class StorageUnavailable(HavartiError):
     """The storage backend failed; what needs bytes answers 503."""
 

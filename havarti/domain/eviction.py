@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import CursorResult, func, select, update
 
 from havarti.db import Database
+from havarti.db.leases import LeaseTable
 from havarti.db.models import ORIGIN_CACHED, File
-from havarti.domain import leases
+from havarti.domain.coordination import Leases, file_lease
 from havarti.storage import Storage, StorageError
 
 if TYPE_CHECKING:
@@ -102,9 +103,9 @@ def evict(db: Database, storage: Storage, max_size: int, dry_run: bool = False) 
 
 def _evict_one(db: Database, storage: Storage, file_id: int, filename: str, key: str,
                last_served: datetime | None) -> bool:
-    if not _acquire(db, filename):
-        return False
-    try:
+    with Leases(LeaseTable(db)).held(file_lease(filename), LEASE_SECONDS) as mine:
+        if not mine:
+            return False
         with db.session() as session:
             # Only if nobody served it since we looked: a file just served is not least recent.
             result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
@@ -121,17 +122,6 @@ def _evict_one(db: Database, storage: Storage, file_id: int, filename: str, key:
             # The row already says "not stored": a leftover object only costs space.
             log.warning("evict-delete-failed file=%s reason=%s", filename, exc)
         return True
-    finally:
-        _release(db, filename)
-
-
-def _acquire(db: Database, filename: str) -> bool:
-    """The downloader's lease on ``file:<filename>``: held while a download runs."""
-    return leases.acquire(db, f"file:{filename}", LEASE_SECONDS)
-
-
-def _release(db: Database, filename: str) -> None:
-    leases.release(db, f"file:{filename}")
 
 
 def run_eviction(index: PackageIndex, dry_run: bool = False,

@@ -9,8 +9,8 @@ and nothing is stored. Only a verified file is written to storage, and only
 then is its row committed.
 
 Across processes, a lease in the database makes one process the downloader;
-the others wait for its row, then serve from storage ("elsewhere"). A lease
-whose downloader died on this host is broken at once (see leases.py).
+the others wait for its row, then serve from storage (DownloadState.ELSEWHERE). A lease
+whose downloader died on this host is broken at once (see coordination.py).
 
 A file belongs to the project its filename names, and a stored row is reused
 only for that project and the sha256 the page promises: another project's page
@@ -38,11 +38,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from havarti.db import Database
+from havarti.db.leases import LeaseTable
 from havarti.db.models import ORIGIN_CACHED, File, Project
-from havarti.domain import leases
 from havarti.domain.catalog import get_or_create_project
+from havarti.domain.coordination import DownloadState, Leases, file_lease
 from havarti.domain.distributions import belongs_to, parse_dist_filename
-from havarti.errors import HavartiError, UpstreamError
+from havarti.errors import DownloadFailed, UpstreamError
 from havarti.storage import Digests, Storage, storage_key
 from havarti.storage.base import CHUNK
 from havarti.upstream.client import UpstreamClient, UpstreamFile
@@ -56,10 +57,6 @@ SPOOL_PREFIX = "dl-"
 MAX_FILE_SIZE = 5 * 10**9
 
 
-class DownloadFailed(HavartiError):
-    """The upstream download broke or did not verify; nothing was stored."""
-
-
 @dataclass
 class Download:
     project: str
@@ -67,7 +64,7 @@ class Download:
     spool: Path
     cond: threading.Condition = field(default_factory=threading.Condition)
     written: int = 0
-    state: str = "running"  # running | done | failed | elsewhere
+    state: DownloadState = DownloadState.RUNNING
     #: The bytes matched the index: clients may have the last one, whatever storage does next.
     verified: bool = False
     error: str | None = None
@@ -77,7 +74,7 @@ class Download:
 
     def readable(self) -> int:
         """Bytes a client may be sent now: all but the last until verified."""
-        if self.verified or self.state == "done":
+        if self.verified or self.state == DownloadState.DONE:
             return self.written
         return max(0, self.written - 1)
 
@@ -92,6 +89,7 @@ class Fetcher:
         self.upstream = upstream
         self.spool_dir = spool_dir
         self.max_file_size = max_file_size
+        self.leases = Leases(LeaseTable(db))
         self._downloads: dict[str, Download] = {}
         self._guard = threading.Lock()
 
@@ -119,11 +117,11 @@ class Fetcher:
         download, handle = self._join(project, file, read=True)
         assert handle is not None
         with download.cond:
-            while download.state == "running" and download.written == 0:
+            while download.state == DownloadState.RUNNING and download.written == 0:
                 download.cond.wait()
             # Failed before this client got a byte (a small file can fail verification
             # before its reader starts): it can still get a proper error status.
-            failure = download.failure if download.state == "failed" else None
+            failure = download.failure if download.state == DownloadState.FAILED else None
         if failure is not None:
             handle.close()
             raise failure
@@ -145,9 +143,9 @@ class Fetcher:
         """Download synchronously (jobs, prefetch); return the cached row."""
         download, _ = self._join(project, file, read=False)
         with download.cond:
-            while download.state == "running":
+            while download.state == DownloadState.RUNNING:
                 download.cond.wait()
-        if download.state == "failed":
+        if download.state == DownloadState.FAILED:
             raise DownloadFailed(download.error or "download failed")
         if download.row is None:
             raise DownloadFailed(f"{file.filename} was not stored")
@@ -158,10 +156,10 @@ class Fetcher:
             sent = 0
             while True:
                 with download.cond:
-                    while download.state == "running" and download.readable() <= sent:
+                    while download.state == DownloadState.RUNNING and download.readable() <= sent:
                         download.cond.wait(timeout=5)
                     state, limit = download.state, download.readable()
-                if state == "elsewhere":
+                if state == DownloadState.ELSEWHERE:
                     # Another process downloaded it: the rest comes from storage.
                     yield from self._from_storage(download, sent)
                     return
@@ -171,11 +169,11 @@ class Fetcher:
                         break
                     sent += len(data)
                     yield data
-                if state == "failed" and not download.verified:
+                if state == DownloadState.FAILED and not download.verified:
                     # After what was readable (never the last byte): the response has
                     # started, and only a short body tells the client it is bad.
                     raise DownloadFailed(download.error or "download failed")
-                if (download.verified or state == "done") and sent >= download.written:
+                if (download.verified or state == DownloadState.DONE) and sent >= download.written:
                     return
 
     def _from_storage(self, download: Download, offset: int) -> Iterator[bytes]:
@@ -187,12 +185,10 @@ class Fetcher:
     def _run(self, download: Download) -> None:
         file = download.file
         try:
-            if leases.acquire(self.db, _lease(file.filename), LEASE_SECONDS):
-                try:
+            with self.leases.held(file_lease(file.filename), LEASE_SECONDS) as mine:
+                if mine:
                     self._download(download)
-                finally:
-                    leases.release(self.db, _lease(file.filename))
-            else:
+            if not mine:
                 self._wait_elsewhere(download)
         except Exception as exc:
             # The one log line of a failed download, however many clients were reading it.
@@ -200,7 +196,7 @@ class Fetcher:
             log.warning("fetch-failed project=%s file=%s bytes=%d reason=%s", download.project,
                         file.filename, download.written, reason)
             with download.cond:
-                download.state, download.error, download.failure = "failed", reason, exc
+                download.state, download.error, download.failure = DownloadState.FAILED, reason, exc
                 download.cond.notify_all()
         finally:
             with self._guard:
@@ -238,7 +234,7 @@ class Fetcher:
                     download.written = hasher.size
                     download.cond.notify_all()
                 if time.monotonic() - last_renew > LEASE_SECONDS / 3:
-                    leases.renew(self.db, _lease(file.filename), LEASE_SECONDS)
+                    self.leases.renew(file_lease(file.filename), LEASE_SECONDS)
                     last_renew = time.monotonic()
             hasher.verify()
         # Verified: clients get their last byte now, not after the storage write below.
@@ -252,7 +248,7 @@ class Fetcher:
                  file.filename, hasher.size, time.monotonic() - started)
         with download.cond:
             download.row = row
-            download.state = "done"
+            download.state = DownloadState.DONE
             download.cond.notify_all()
 
     def _record(self, project: str, file: UpstreamFile, key: str, hasher: Digests) -> File:
@@ -307,7 +303,7 @@ class Fetcher:
     def _finish_from_row(self, download: Download, row: File) -> None:
         with download.cond:
             download.row = row
-            download.state = "elsewhere"
+            download.state = DownloadState.ELSEWHERE
             download.cond.notify_all()
 
     def _wait_elsewhere(self, download: Download) -> None:
@@ -318,15 +314,10 @@ class Fetcher:
             if row is not None:
                 self._finish_from_row(download, row)
                 return
-            if leases.acquire(self.db, _lease(filename), LEASE_SECONDS):
-                try:
+            with self.leases.held(file_lease(filename), LEASE_SECONDS) as mine:
+                if mine:
                     self._download(download)
-                finally:
-                    leases.release(self.db, _lease(filename))
+            if mine:
                 return
             time.sleep(0.1)
 
-
-def _lease(filename: str) -> str:
-    """The lease a file's downloader (or its evictor) holds."""
-    return f"file:{filename}"

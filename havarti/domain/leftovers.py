@@ -21,8 +21,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from havarti.db import Database
+from havarti.db.leases import LeaseTable
 from havarti.db.models import File
-from havarti.domain import leases
+from havarti.domain.coordination import Leases
 from havarti.domain.fetch import SPOOL_PREFIX
 from havarti.storage import Storage
 
@@ -94,7 +95,7 @@ def sweep_at_start(db: Database, storage: Storage) -> str:
 
     Listing a large bucket takes a while, so it runs as a job, not before serving.
     """
-    if not leases.acquire(db, SWEEP_LEASE, LEFTOVER_GRACE.total_seconds()):
+    if not Leases(LeaseTable(db)).acquire(SWEEP_LEASE, LEFTOVER_GRACE.total_seconds()):
         return "leftovers: swept recently"
     return remove_orphan_objects(db, storage).summary()
 

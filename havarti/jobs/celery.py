@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from havarti.config import Settings
-from havarti.domain.fetch import DownloadFailed
-from havarti.errors import UpstreamError
+from havarti.errors import DownloadFailed, UpstreamError
 from havarti.jobs.base import JOBS, JobRunner, job_key
 
 if TYPE_CHECKING:

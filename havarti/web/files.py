@@ -10,8 +10,8 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import parse_range_header
 from werkzeug.wrappers import Response
 
-from havarti.domain.fetch import DownloadFailed
 from havarti.domain.index import RedirectFile, StoredFile, StreamingFile
+from havarti.errors import DownloadFailed
 from havarti.web import context, telemetry
 from havarti.web.errors import one_line
 

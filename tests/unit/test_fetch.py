@@ -17,7 +17,8 @@ from sqlalchemy import select
 from havarti.db import Database
 from havarti.db.models import ORIGIN_CACHED, File, Project
 from havarti.domain.catalog import get_or_create_project
-from havarti.domain.fetch import DownloadFailed, Fetcher
+from havarti.domain.fetch import Fetcher
+from havarti.errors import DownloadFailed
 from havarti.storage import storage_key
 from havarti.storage.local import LocalStorage
 from havarti.upstream.client import FileStream, UpstreamFile
