@@ -16,8 +16,9 @@ from sqlalchemy import case, func, select
 from havarti.cache import BoundedCache
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
-from havarti.domain.distributions import normalized
-from havarti.domain.pages import PageFile, ProjectPage, sort_versions
+from havarti.distributions import normalized
+from havarti.domain.pages import ProjectPage, sort_versions
+from havarti.records import PageFile
 
 PER_PAGE = 50
 #: Versions a project page shows at once: one with thousands of versions stays a small page.

@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from havarti.db.models import ORIGIN_UPLOADED, File, Project, UpstreamPage
-from havarti.domain.distributions import normalized
-from havarti.domain.pages import PageFile, file_url
+from havarti.distributions import normalized
+from havarti.domain.pages import format_time
+from havarti.records import CACHED, PRIVATE, PageFile
 
 
 def get_or_create_project(session: Session, name: str) -> Project:
@@ -51,17 +52,17 @@ PAGE_COLUMNS = (File.filename, File.sha256, File.version, File.requires_python, 
                 File.yanked_reason, File.metadata_sha256, File.size, File.upload_time, File.origin)
 
 
-def page_file(row: Any, project_name: str) -> PageFile:
+def page_file(row: Any) -> PageFile:
     """The page entry of a file Havarti holds (a File, or a row of PAGE_COLUMNS)."""
     return PageFile(
         filename=row.filename,
-        url=file_url(project_name, row.filename),
+        url="",
         hashes={"sha256": row.sha256},
         version=row.version,
         requires_python=row.requires_python,
         yanked=(row.yanked_reason or "") if row.yanked else False,
         core_metadata={"sha256": row.metadata_sha256} if row.metadata_sha256 else False,
         size=row.size,
-        upload_time=row.upload_time,
-        origin="private" if row.origin == ORIGIN_UPLOADED else "cached",
+        upload_time=format_time(row.upload_time) if row.upload_time else None,
+        origin=PRIVATE if row.origin == ORIGIN_UPLOADED else CACHED,
     )

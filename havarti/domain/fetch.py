@@ -40,13 +40,14 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from havarti.db import Database
 from havarti.db.leases import LeaseTable
 from havarti.db.models import ORIGIN_CACHED, File, Project
+from havarti.distributions import belongs_to, parse_dist_filename
 from havarti.domain.catalog import get_or_create_project
 from havarti.domain.coordination import DownloadState, Leases, file_lease
-from havarti.domain.distributions import belongs_to, parse_dist_filename
 from havarti.errors import DownloadFailed, UpstreamError
+from havarti.records import PageFile
 from havarti.storage import Digests, Storage, storage_key
 from havarti.storage.base import CHUNK
-from havarti.upstream.client import UpstreamClient, UpstreamFile
+from havarti.upstream.client import UpstreamClient
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ MAX_FILE_SIZE = 5 * 10**9
 @dataclass
 class Download:
     project: str
-    file: UpstreamFile
+    file: PageFile
     spool: Path
     cond: threading.Condition = field(default_factory=threading.Condition)
     written: int = 0
@@ -93,7 +94,7 @@ class Fetcher:
         self._downloads: dict[str, Download] = {}
         self._guard = threading.Lock()
 
-    def _join(self, project: str, file: UpstreamFile, read: bool) -> tuple[Download, BinaryIO | None]:
+    def _join(self, project: str, file: PageFile, read: bool) -> tuple[Download, BinaryIO | None]:
         """Join or start the download of ``file``; with ``read``, a handle on its spool."""
         with self._guard:
             download = self._downloads.get(file.filename)
@@ -108,7 +109,7 @@ class Fetcher:
             # Opened before the download can unlink the spool: the handle keeps it readable.
             return download, (open(download.spool, "rb") if read else None)
 
-    def open(self, project: str, file: UpstreamFile) -> tuple[Download, Iterator[bytes]]:
+    def open(self, project: str, file: PageFile) -> tuple[Download, Iterator[bytes]]:
         """Join or start the download; return it and a reader, once upstream has sent bytes.
 
         Raises what the download failed with (UpstreamError, UpstreamNotFound,
@@ -139,7 +140,7 @@ class Fetcher:
                 running[0].cond.wait(timeout=0.05)
         return False
 
-    def fetch(self, project: str, file: UpstreamFile) -> File:
+    def fetch(self, project: str, file: PageFile) -> File:
         """Download synchronously (jobs, prefetch); return the cached row."""
         download, _ = self._join(project, file, read=False)
         with download.cond:
@@ -251,7 +252,7 @@ class Fetcher:
             download.state = DownloadState.DONE
             download.cond.notify_all()
 
-    def _record(self, project: str, file: UpstreamFile, key: str, hasher: Digests) -> File:
+    def _record(self, project: str, file: PageFile, key: str, hasher: Digests) -> File:
         dist = parse_dist_filename(file.filename)
         digests = dict(size=hasher.size, sha256=hasher.sha256.hexdigest(),
                        md5=hasher.md5.hexdigest(), blake2_256=hasher.blake2_256.hexdigest())
@@ -291,7 +292,7 @@ class Fetcher:
                 raise
             return cached
 
-    def _cached_row(self, project: str, file: UpstreamFile) -> File | None:
+    def _cached_row(self, project: str, file: PageFile) -> File | None:
         """The stored row of ``file``: same project, same sha256 as the page says; else None."""
         with self.db.session() as session:
             row = session.scalar(select(File).join(Project).where(

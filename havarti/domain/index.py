@@ -22,8 +22,8 @@ from havarti.cache import BoundedCache
 from havarti.config import Settings
 from havarti.db import Database, unless_full
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
+from havarti.distributions import belongs_to, normalized, read_core_metadata
 from havarti.domain import catalog, json_api
-from havarti.domain.distributions import belongs_to, normalized, read_core_metadata
 from havarti.domain.fetch import Download, Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
 from havarti.domain.pages import (
@@ -34,9 +34,9 @@ from havarti.domain.pages import (
     render_index_json,
     render_json,
     render_part,
-    render_upstream_part,
 )
 from havarti.domain.uploads import Upload, accept_upload
+from havarti.domain.visibility import Visibility
 from havarti.errors import (
     InvalidUpload,
     NotFound,
@@ -45,9 +45,10 @@ from havarti.errors import (
     UpstreamNotFound,
 )
 from havarti.jobs.base import JobRunner
+from havarti.records import CACHED, PRIVATE, PageFile
 from havarti.storage import Digests, HashingReader, Storage, StorageError, metadata_key
 from havarti.storage.base import LocalPath
-from havarti.upstream.client import UpstreamClient, UpstreamFile
+from havarti.upstream.client import UpstreamClient
 from havarti.upstream.origins import metadata_url
 
 log = logging.getLogger(__name__)
@@ -150,9 +151,10 @@ class PackageIndex:
         canonical = normalized(name)
         project = self.db.first(_PROJECT_ROW, name=canonical)
         private = project is not None and project.private
+        visibility = self.visibility(canonical, private)
         upstream: UpstreamState | None = None
         stale_reason: str | None = None
-        if not private or canonical in self.settings.upstream_merge:
+        if visibility.upstream:
             try:
                 upstream = self.mirror.state(canonical)
                 stale_reason = upstream.stale_reason
@@ -168,7 +170,7 @@ class PackageIndex:
         rendered = self._pages.get(key)
         if rendered is None:
             page = self._build_page(canonical, project.id if private and project else None,
-                                    upstream)
+                                    upstream, visibility)
             rendered = self._pages.put(key, RenderedPage.of(page))
         return replace(rendered, stale_reason=stale_reason) if stale_reason else rendered
 
@@ -177,7 +179,7 @@ class PackageIndex:
         return int(time.time() // 60) if self.settings.cooldown else None
 
     def _build_page(self, name: str, private_project_id: int | None,
-                    upstream: UpstreamState | None) -> ProjectPage:
+                    upstream: UpstreamState | None, visibility: Visibility) -> ProjectPage:
         parts: list[PagePart] = []
         private_names: set[str] = set()
         if private_project_id is not None:
@@ -185,33 +187,23 @@ class PackageIndex:
                 # Plain rows, not ORM objects: five times cheaper for a 5,000-file project.
                 rows = session.execute(select(*catalog.PAGE_COLUMNS).where(
                     File.project_id == private_project_id, File.origin == ORIGIN_UPLOADED))
-                private = [catalog.page_file(row, name) for row in rows]
+                private = [catalog.page_file(row) for row in rows]
             private_names = {f.filename for f in private}
-            parts.append(render_part(private))
+            parts.append(render_part(name, private))
         if upstream is not None:
-            if private_names or self._cooldown_cutoff(name) is not None:
-                # Merged (UPSTREAM_MERGE): a private file wins over an upstream one of its name.
-                parts.append(render_upstream_part(name, [
-                    f for f in self._visible(name, upstream.files) if f.filename not in private_names]))
+            if private_names or not visibility.upstream_as_listed:
+                parts.append(render_part(name, visibility.upstream_files(upstream.files,
+                                                                         private_names)))
             else:
                 # Every upstream file, rendered when the mirror stored the page.
                 parts.append(upstream.part)
         return ProjectPage(name=name, parts=tuple(p for p in parts if p.count))
 
-    def _cooldown_cutoff(self, name: str) -> datetime | None:
-        """Upstream files of ``name`` uploaded after this are hidden (COOLDOWN), or None."""
-        cooldown = self.settings.cooldown
-        if not cooldown or name in self.settings.cooldown_exempt:
-            return None
-        return datetime.now(UTC) - cooldown
-
-    def _visible(self, name: str, files: tuple[UpstreamFile, ...]) -> list[UpstreamFile]:
-        """Upstream files after the supply-chain cooldown."""
-        cutoff = self._cooldown_cutoff(name)
-        if cutoff is None:
-            return list(files)
-        # A file without an upload time cannot be judged young: it stays.
-        return [f for f in files if f.upload_datetime is None or f.upload_datetime <= cutoff]
+    def visibility(self, name: str, private: bool) -> Visibility:
+        """The visibility rules of project ``name`` (canonical) now."""
+        settings = self.settings
+        return Visibility.of(name, private, settings.upstream_merge, settings.cooldown,
+                             settings.cooldown_exempt)
 
     def index(self) -> tuple[bytes, bytes]:
         """The /simple/ page: every project Havarti can serve without upstream (HTML, JSON)."""
@@ -259,8 +251,8 @@ class PackageIndex:
             # For eviction's sake only: a full disk must not keep the file from being served.
             with unless_full("last_served"), self.db.session() as session:
                 session.execute(update(File).where(File.id == row.id).values(last_served=now))
-        if row.private and row.origin != ORIGIN_UPLOADED and canonical not in self.settings.upstream_merge:
-            # A cached upstream file of a project that became private is shadowed too.
+        if not self.visibility(canonical, row.private).shows(
+                PRIVATE if row.origin == ORIGIN_UPLOADED else CACHED):
             return None
         if not body:
             return StoredFile(filename, row.storage_key, row.size, row.sha256, None, None)
@@ -271,10 +263,11 @@ class PackageIndex:
             raise StorageUnavailable(f"storage unavailable: {exc}") from None
         return StoredFile(filename, row.storage_key, row.size, row.sha256, local, redirect)
 
-    def _upstream_file(self, canonical: str, filename: str) -> UpstreamFile:
+    def _upstream_file(self, canonical: str, filename: str) -> PageFile:
         with self.db.session() as session:
             private = session.scalar(select(Project.private).where(Project.name == canonical))
-        if private and canonical not in self.settings.upstream_merge:
+        visibility = self.visibility(canonical, bool(private))
+        if not visibility.upstream:
             raise NotFound(f"no file {filename!r} in project {canonical!r}")
         try:
             state = self.mirror.state(canonical, revalidate=False)
@@ -286,7 +279,7 @@ class PackageIndex:
             raise NotFound(f"no project named {canonical!r}") from None
         # A page stored before foreign entries were dropped may still list one: not offered.
         if (found is None or not belongs_to(filename, canonical)
-                or found not in self._visible(canonical, (found,))):
+                or not visibility.shows(found.origin, found.upload_datetime)):
             raise NotFound(f"no file {filename!r} in project {canonical!r}")
         return found
 
@@ -316,11 +309,11 @@ class PackageIndex:
                 select(File.metadata_sha256, File.storage_key, File.stored, Project.name,
                        Project.private, File.origin)
                 .join(Project).where(File.filename == filename)).first()
-        # A cached upstream file of a project that became private is shadowed: not held.
         held = row if row is not None and row.name == canonical and (
-            row.origin == ORIGIN_UPLOADED or not row.private) else None
+            self.visibility(canonical, row.private).shows(
+                PRIVATE if row.origin == ORIGIN_UPLOADED else CACHED)) else None
         expected: str | None = None
-        upstream_file: UpstreamFile | None = None
+        upstream_file: PageFile | None = None
         if held is not None and held.metadata_sha256:
             expected = held.metadata_sha256
         else:
@@ -380,8 +373,9 @@ class PackageIndex:
         if document is not None:
             return document
         try:
-            return json_api.upstream_project_json(self.upstream, canonical, version, base_url,
-                                                  self._cooldown_cutoff(canonical))
+            return json_api.upstream_project_json(
+                self.upstream, canonical, version, base_url,
+                self.visibility(canonical, False).cooldown_cutoff)
         except UpstreamNotFound:
             document = private() if merged else None
             if document is None:

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from havarti.db.models import ORIGIN_UPLOADED, File
+from havarti.distributions import normalized, same_version
 from havarti.domain import catalog
-from havarti.domain.distributions import normalized, same_version
 from havarti.domain.pages import file_url, format_time, sort_versions
 from havarti.errors import NotFound, UpstreamError
 from havarti.upstream.client import UpstreamClient

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, AuditLog, File, Project
-from havarti.domain.distributions import normalized
+from havarti.distributions import normalized
 from havarti.domain.text import checked
 from havarti.errors import Conflict, NotFound
 from havarti.storage import Storage, StorageError, metadata_key

@@ -37,15 +37,13 @@ from sqlalchemy.exc import IntegrityError
 from havarti.cache import BoundedCache
 from havarti.db import Database, unless_full
 from havarti.db.models import UpstreamPage
-from havarti.domain.pages import PagePart, render_upstream_part
+from havarti.domain.pages import PagePart, render_part
 from havarti.errors import UpstreamError, UpstreamNotFound, no_space
+from havarti.records import PageFile, dump_files, load_files
 from havarti.upstream.client import (
     PageResponse,
     ParsedPage,
     UpstreamClient,
-    UpstreamFile,
-    dump_files,
-    load_files,
 )
 
 log = logging.getLogger(__name__)
@@ -92,7 +90,7 @@ class UpstreamState:
     size: int
     #: Why the page is served without upstream's confirmation, or None when it is current.
     stale_reason: str | None = None
-    parsed: tuple[UpstreamFile, ...] | None = None
+    parsed: tuple[PageFile, ...] | None = None
     prerendered: PagePart | None = None
     stored: StoredPage | None = field(default=None, compare=False)
 
@@ -105,17 +103,17 @@ class UpstreamState:
         return self.stale_reason is not None
 
     @cached_property
-    def files(self) -> tuple[UpstreamFile, ...]:
+    def files(self) -> tuple[PageFile, ...]:
         # Read and parsed on first use: a page served from its stored rendering never needs them.
         if self.parsed is not None:
             return self.parsed
         return tuple(load_files(self.stored.data())) if self.stored else ()
 
     @cached_property
-    def _by_filename(self) -> dict[str, UpstreamFile]:
+    def _by_filename(self) -> dict[str, PageFile]:
         return {f.filename: f for f in self.files}
 
-    def file(self, filename: str) -> UpstreamFile | None:
+    def file(self, filename: str) -> PageFile | None:
         return self._by_filename.get(filename)
 
     @cached_property
@@ -125,8 +123,8 @@ class UpstreamState:
             return self.prerendered
         stored = self.stored.rendered(self.digest) if self.stored else None
         if stored is not None:
-            return PagePart.loads(stored, lambda: render_upstream_part(self.name, self.files).files)
-        return render_upstream_part(self.name, self.files)
+            return PagePart.loads(stored, lambda: self.files)
+        return render_part(self.name, self.files)
 
     def _evolve(self, **changes: object) -> UpstreamState:
         # Keeps what this state already parsed and rendered.
@@ -280,7 +278,7 @@ class Mirror:
 
     def _save(self, name: str, response: PageResponse, parsed: ParsedPage) -> UpstreamState:
         files = parsed.files
-        part = render_upstream_part(name, files, parsed.versions)
+        part = render_part(name, files, parsed.versions)
         values = {"data": dump_files(files), "digest": response.digest, "etag": response.etag,
                   "last_modified": response.last_modified, "size": len(response.body),
                   "rendered": f"{response.digest}\n{part.dumps()}"}

@@ -24,8 +24,8 @@ from sqlalchemy import select
 
 from havarti.db.models import File
 from havarti.domain.index import PackageIndex
-from havarti.domain.pages import PageFile
 from havarti.errors import HavartiError, NotFound, UpstreamError
+from havarti.records import PageFile
 
 
 class PrefetchError(HavartiError):

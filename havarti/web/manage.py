@@ -7,8 +7,8 @@ import json
 from flask import Blueprint, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from havarti.distributions import normalized, parse_dist_filename
 from havarti.domain import manage
-from havarti.domain.distributions import normalized, parse_dist_filename
 from havarti.errors import InvalidUpload
 from havarti.web import context
 from havarti.web.auth import passcode_ok

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Request
 
-from havarti.domain.pages import HTML_TYPE, JSON_TYPE
+from havarti.records import HTML_TYPE, JSON_TYPE
 
 # PEP 691's "latest" names whatever the newest version is: v1 here.
 LATEST = {"application/vnd.pypi.simple.latest+json": JSON_TYPE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, request
 from werkzeug.wrappers import Response
 
-from havarti.domain.distributions import normalized
+from havarti.distributions import normalized
 from havarti.web import context
 from havarti.web.errors import one_line
 from havarti.web.negotiate import choose_format

@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, current_app, g, request
 from werkzeug.wrappers import Response
 
 from havarti import metrics as prom
-from havarti.domain.distributions import normalized
+from havarti.distributions import normalized
 from havarti.domain.index import RedirectFile, StoredFile, StreamingFile
 from havarti.domain.stats import CACHE_HIT, UPSTREAM, StatsRecorder
 from havarti.web import context

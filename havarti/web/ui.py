@@ -19,8 +19,8 @@ from werkzeug.wrappers import Response
 
 from havarti.cache import BoundedCache
 from havarti.db import unless_full
+from havarti.distributions import normalized, same_version
 from havarti.domain import browse, stats
-from havarti.domain.distributions import normalized, same_version
 from havarti.domain.index import RenderedPage
 from havarti.domain.text import is_version
 from havarti.errors import HavartiError
@@ -159,7 +159,7 @@ def project(name: str) -> Response | tuple[str, int] | str:
     if number > listing.pages:
         return _error_page(404, f"no page {number}: {canonical} has {listing.pages} "
                                 f"page{'s' if listing.pages != 1 else ''} of versions")
-    part = _listing_page(rendered.json_etag, cached, listing, number)
+    part = _listing_page(canonical, rendered.json_etag, cached, listing, number)
     page = render_template("project.html", base=context.base_url(), name=canonical,
                            display_name=row.display_name if row else canonical, private=private,
                            description=description, stale=rendered.stale, listing=listing,
@@ -224,7 +224,8 @@ def _listing(rendered: RenderedPage, cached: frozenset[str]) -> Listing:
     return listing
 
 
-def _listing_page(etag: str, cached: frozenset[str], listing: Listing, number: int) -> ListingPart:
+def _listing_page(project: str, etag: str, cached: frozenset[str], listing: Listing,
+                  number: int) -> ListingPart:
     cache: BoundedCache[tuple[str, frozenset[str], int], ListingPart] = _extension(
         "havarti_listing_pages", lambda: BoundedCache(16 * 2**20, lambda lp: len(lp.html) + 256, 128))
     key = (etag, cached, number)
@@ -232,7 +233,7 @@ def _listing_page(etag: str, cached: frozenset[str], listing: Listing, number: i
     if part is None:
         start = (number - 1) * browse.VERSIONS_PER_PAGE
         shown = listing.releases[start:start + browse.VERSIONS_PER_PAGE]
-        part = cache.put(key, ListingPart(render_listing(shown, cached), number, listing.pages,
+        part = cache.put(key, ListingPart(render_listing(project, shown, cached), number, listing.pages,
                                           start + 1, start + len(shown), listing.versions))
     return part
 

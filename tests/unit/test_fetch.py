@@ -19,9 +19,10 @@ from havarti.db.models import ORIGIN_CACHED, File, Project
 from havarti.domain.catalog import get_or_create_project
 from havarti.domain.fetch import Fetcher
 from havarti.errors import DownloadFailed
+from havarti.records import PageFile
 from havarti.storage import storage_key
 from havarti.storage.local import LocalStorage
-from havarti.upstream.client import FileStream, UpstreamFile
+from havarti.upstream.client import FileStream
 
 FILENAME = "victim-1.0-py3-none-any.whl"
 GOOD, EVIL = b"the real victim wheel", b"something else entirely"
@@ -41,8 +42,8 @@ class FakeUpstream:
                          1, 10.0)
 
 
-def entry(data: bytes, filename: str = FILENAME, sized: bool = True) -> UpstreamFile:
-    return UpstreamFile(filename=filename, url=f"https://files.invalid/{filename}",
+def entry(data: bytes, filename: str = FILENAME, sized: bool = True) -> PageFile:
+    return PageFile(filename=filename, url=f"https://files.invalid/{filename}",
                         hashes={"sha256": hashlib.sha256(data).hexdigest()},
                         size=len(data) if sized else None)
 

@@ -14,11 +14,12 @@ from sqlalchemy import event
 from havarti.db import Database
 from havarti.domain.mirror import Mirror
 from havarti.errors import UpstreamError, UpstreamNotFound
-from havarti.upstream.client import PageResponse, ParsedPage, UpstreamFile
+from havarti.records import PageFile
+from havarti.upstream.client import PageResponse, ParsedPage
 
 
-def upstream_file(filename: str) -> UpstreamFile:
-    return UpstreamFile(filename=filename, url=f"https://files.invalid/{filename}",
+def upstream_file(filename: str) -> PageFile:
+    return PageFile(filename=filename, url=f"https://files.invalid/{filename}",
                         hashes={"sha256": "0" * 64})
 
 
@@ -26,7 +27,7 @@ class FakeUpstream:
     """The UpstreamClient's page interface: serves ``files``, with an ETag unless told not to."""
 
     def __init__(self) -> None:
-        self.files: list[UpstreamFile] = [upstream_file("demo-1.0.tar.gz")]
+        self.files: list[PageFile] = [upstream_file("demo-1.0.tar.gz")]
         self.failure: Exception | None = None
         self.validators = True
         self.requests: list[str | None] = []  # the If-None-Match of each request

@@ -1,0 +1,67 @@
+"""The records every layer shares: one distribution file as a project page lists it.
+
+A file has one record, whoever lists it: upstream's page (parsed by
+havarti.upstream.client straight into it with msgspec, for speed on big pages),
+a row of Havarti's own (converted in havarti.db.files), a rendered page, the UI.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+#: The simple API's media types (PEP 691).
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPE = "application/vnd.pypi.simple.v1+html"
+
+#: Where a listed file comes from.
+PRIVATE = "private"  # uploaded to Havarti
+CACHED = "cached"  # an upstream file Havarti holds a row of
+UPSTREAM = "upstream"  # listed by upstream's page
+
+
+class PageFile(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One distribution file of a project page: upstream's or Havarti's own."""
+
+    filename: str
+    #: Where the bytes come from: upstream's URL for an upstream file; "" for one Havarti holds.
+    url: str
+    hashes: dict[str, str]
+    version: str | None = None
+    requires_python: str | None = None
+    #: False, or the reason (may be empty) when yanked (PEP 592).
+    yanked: bool | str = False
+    #: False, or the hashes of the core metadata file (PEP 658/714).
+    core_metadata: bool | dict[str, str] = False
+    size: int | None = None
+    #: ISO 8601, as upstream sent it (PEP 700).
+    upload_time: str | None = None
+    #: PRIVATE, CACHED or UPSTREAM: for visibility and the UI, not rendered in the simple API.
+    origin: str = UPSTREAM
+
+    @property
+    def sha256(self) -> str | None:
+        """The sha256 the listing promises, if any."""
+        return self.hashes.get("sha256")
+
+    @property
+    def upload_datetime(self) -> datetime | None:
+        """``upload_time`` as a datetime (None when not listed)."""
+        if not self.upload_time:
+            return None
+        return datetime.fromisoformat(self.upload_time.replace("Z", "+00:00"))
+
+
+_files_encoder = msgspec.json.Encoder()
+_files_decoder = msgspec.json.Decoder(list[PageFile])
+
+
+def dump_files(files: list[PageFile] | tuple[PageFile, ...]) -> str:
+    """The files as stored between requests (JSON); ``load_files`` reads them back."""
+    return _files_encoder.encode(files).decode()
+
+
+def load_files(data: str | bytes) -> list[PageFile]:
+    """Files stored by ``dump_files``."""
+    return _files_decoder.decode(data)
