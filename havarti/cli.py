@@ -209,6 +209,9 @@ def gc(dry_run: bool, max_size: str | None, grace: str | None) -> None:
     """
     from havarti.config import ConfigError, parse_duration, parse_size
     from havarti.db import Database
+    from havarti.db.files import Files
+    from havarti.db.leases import LeaseTable
+    from havarti.domain.coordination import Leases
     from havarti.domain.eviction import evict, human
     from havarti.domain.leftovers import (
         LEFTOVER_GRACE,
@@ -229,8 +232,10 @@ def gc(dry_run: bool, max_size: str | None, grace: str | None) -> None:
     try:
         storage = make_storage(settings)
         local = remove_local_leftovers(storage, spool_dir(settings), keep, dry_run)
-        objects = remove_orphan_objects(db, storage, keep, dry_run)
-        report = evict(db, storage, bound, dry_run) if bound is not None else None
+        files = Files(db)
+        objects = remove_orphan_objects(files, storage, keep, dry_run)
+        report = (evict(files, Leases(LeaseTable(db)), storage, bound, dry_run)
+                  if bound is not None else None)
     except StorageError as exc:
         fail(f"storage: {exc}")
     finally:

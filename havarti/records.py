@@ -65,3 +65,53 @@ def dump_files(files: list[PageFile] | tuple[PageFile, ...]) -> str:
 def load_files(data: str | bytes) -> list[PageFile]:
     """Files stored by ``dump_files``."""
     return _files_decoder.decode(data)
+
+
+class ProjectRow(msgspec.Struct, frozen=True):
+    """What a project page needs of a project Havarti has a row of."""
+
+    id: int
+    #: Bumped on every change to the project's own files: part of its page's identity.
+    serial: int
+    private: bool
+
+
+class HeldFile(msgspec.Struct, frozen=True):
+    """A file Havarti has a row of: where its bytes are and whose it is."""
+
+    id: int
+    filename: str
+    project: str
+    #: records.PRIVATE (uploaded) or CACHED (fetched from upstream).
+    origin: str
+    #: Whether the project has private uploads (shadowing hides its cached files).
+    private_project: bool
+    storage_key: str
+    size: int
+    sha256: str
+    #: False once evicted: the row stays, the bytes are gone.
+    stored: bool
+    last_served: datetime | None = None
+    metadata_sha256: str | None = None
+
+
+class FileDigests(msgspec.Struct, frozen=True):
+    """What was verified of a file's bytes as they were stored."""
+
+    size: int
+    sha256: str
+    md5: str
+    blake2_256: str
+
+
+class StoredPageRow(msgspec.Struct, frozen=True):
+    """A stored upstream page's validators and identity (its files are read separately)."""
+
+    id: int
+    etag: str | None
+    last_modified: str | None
+    #: sha256 of upstream's bytes; None on rows stored before pages had digests.
+    digest: str | None
+    fetched: datetime
+    checked: datetime
+    size: int | None

@@ -9,7 +9,11 @@ from pathlib import Path
 
 from havarti.config import Settings
 from havarti.db import Database
-from havarti.domain.index import PackageIndex
+from havarti.db.files import Files
+from havarti.db.leases import LeaseTable
+from havarti.db.pages import UpstreamPages
+from havarti.db.projects import Projects
+from havarti.domain.index import PackageIndex, Stores
 from havarti.domain.leftovers import remove_local_leftovers
 from havarti.jobs import InProcessRunner, JobRunner
 from havarti.storage import make_storage
@@ -25,8 +29,14 @@ def build_index(settings: Settings, jobs: JobRunner | None = None) -> PackageInd
                               settings.max_upstream_page, settings.page_deadline, breaker,
                               file_hosts=settings.upstream_file_hosts,
                               min_rate=settings.upstream_min_rate)
-    return PackageIndex(settings, Database(settings.database_url), make_storage(settings),
-                        upstream, jobs)
+    db = Database(settings.database_url)
+    return PackageIndex(settings, db, stores(db), make_storage(settings), upstream, jobs)
+
+
+def stores(db: Database) -> Stores:
+    """The domain's persistence, over ``db``."""
+    return Stores(projects=Projects(db), files=Files(db), pages=UpstreamPages(db),
+                  leases=LeaseTable(db))
 
 
 class IndexHolder:

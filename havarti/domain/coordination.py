@@ -21,7 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Protocol
+
+from havarti.domain.ports import LeaseStore
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +87,6 @@ class DownloadState(Enum):
 def file_lease(filename: str) -> str:
     """The lease a file's downloader holds, and its evictor, so they never overlap."""
     return f"file:{filename}"
-
-
-class LeaseStore(Protocol):
-    """Where lease rows live (havarti.db.leases.LeaseTable; a dict in unit tests)."""
-
-    def drop_expired(self, key: str, now: datetime) -> None: ...
-
-    def insert(self, key: str, holder: str, expires: datetime) -> bool: ...
-
-    def holder(self, key: str) -> str | None: ...
-
-    def delete(self, key: str, holder: str) -> None: ...
-
-    def extend(self, key: str, holder: str, expires: datetime) -> None: ...
 
 
 class Leases:

@@ -30,21 +30,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError as DBIntegrityError
-
-from havarti.db import Database
-from havarti.db.leases import LeaseTable
-from havarti.db.models import ORIGIN_CACHED, File, Project
-from havarti.distributions import belongs_to, parse_dist_filename
-from havarti.domain.catalog import get_or_create_project
+from havarti.distributions import belongs_to
 from havarti.domain.coordination import DownloadState, Leases, file_lease
+from havarti.domain.ports import FileStore
 from havarti.errors import DownloadFailed, UpstreamError
-from havarti.records import PageFile
+from havarti.records import FileDigests, HeldFile, PageFile
 from havarti.storage import Digests, Storage, storage_key
 from havarti.storage.base import CHUNK
 from havarti.upstream.client import UpstreamClient
@@ -71,7 +64,7 @@ class Download:
     error: str | None = None
     #: What made it fail, raised again to clients that have not been answered yet.
     failure: Exception | None = None
-    row: File | None = None
+    row: HeldFile | None = None
 
     def readable(self) -> int:
         """Bytes a client may be sent now: all but the last until verified."""
@@ -83,14 +76,15 @@ class Download:
 class Fetcher:
     """Runs at most one download per file in this process; clients share it."""
 
-    def __init__(self, db: Database, storage: Storage, upstream: UpstreamClient,
-                 spool_dir: Path, max_file_size: int = MAX_FILE_SIZE) -> None:
-        self.db = db
+    def __init__(self, files: FileStore, leases: Leases, storage: Storage,
+                 upstream: UpstreamClient, spool_dir: Path,
+                 max_file_size: int = MAX_FILE_SIZE) -> None:
+        self.files = files
+        self.leases = leases
         self.storage = storage
         self.upstream = upstream
         self.spool_dir = spool_dir
         self.max_file_size = max_file_size
-        self.leases = Leases(LeaseTable(db))
         self._downloads: dict[str, Download] = {}
         self._guard = threading.Lock()
 
@@ -140,7 +134,7 @@ class Fetcher:
                 running[0].cond.wait(timeout=0.05)
         return False
 
-    def fetch(self, project: str, file: PageFile) -> File:
+    def fetch(self, project: str, file: PageFile) -> HeldFile:
         """Download synchronously (jobs, prefetch); return the cached row."""
         download, _ = self._join(project, file, read=False)
         with download.cond:
@@ -252,56 +246,16 @@ class Fetcher:
             download.state = DownloadState.DONE
             download.cond.notify_all()
 
-    def _record(self, project: str, file: PageFile, key: str, hasher: Digests) -> File:
-        dist = parse_dist_filename(file.filename)
-        digests = dict(size=hasher.size, sha256=hasher.sha256.hexdigest(),
-                       md5=hasher.md5.hexdigest(), blake2_256=hasher.blake2_256.hexdigest())
-        try:
-            with self.db.session() as session:
-                proj = get_or_create_project(session, project)
-                existing = session.scalar(select(File).where(File.filename == file.filename))
-                if existing is not None:
-                    if existing.project_id != proj.id or existing.origin != ORIGIN_CACHED:
-                        raise DownloadFailed(f"{file.filename} is held for another project "
-                                             "or was uploaded; not replaced")
-                    # An evicted file fetched again (or changed upstream): the same row,
-                    # stored once more, with what was verified now.
-                    for name, value in digests.items():
-                        setattr(existing, name, value)
-                    existing.stored, existing.storage_key = True, key
-                    existing.upstream_url = file.url
-                    existing.last_served = datetime.now(UTC)
-                    return existing
-                row = File(
-                    project_id=proj.id, filename=file.filename, version=dist.version,
-                    packagetype=dist.packagetype, **digests, requires_python=file.requires_python,
-                    yanked=file.yanked is not False,
-                    yanked_reason=file.yanked if isinstance(file.yanked, str) else None,
-                    upload_time=file.upload_datetime or datetime.now(UTC), origin=ORIGIN_CACHED,
-                    metadata_sha256=(file.core_metadata.get("sha256")
-                                     if isinstance(file.core_metadata, dict) else None),
-                    storage_key=key, upstream_url=file.url, stored=True,
-                    last_served=datetime.now(UTC),
-                )
-                proj.serial += 1
-                session.add(row)
-            return row
-        except DBIntegrityError:
-            cached = self._cached_row(project, file)
-            if cached is None:
-                raise
-            return cached
+    def _record(self, project: str, file: PageFile, key: str, hasher: Digests) -> HeldFile:
+        digests = FileDigests(size=hasher.size, sha256=hasher.sha256.hexdigest(),
+                              md5=hasher.md5.hexdigest(), blake2_256=hasher.blake2_256.hexdigest())
+        return self.files.record_cached(project, file, key, digests)
 
-    def _cached_row(self, project: str, file: PageFile) -> File | None:
+    def _cached_row(self, project: str, file: PageFile) -> HeldFile | None:
         """The stored row of ``file``: same project, same sha256 as the page says; else None."""
-        with self.db.session() as session:
-            row = session.scalar(select(File).join(Project).where(
-                File.filename == file.filename, Project.name == project))
-        if row is not None and row.stored and file.sha256 and row.sha256 == file.sha256.lower():
-            return row
-        return None
+        return self.files.stored_copy(project, file)
 
-    def _finish_from_row(self, download: Download, row: File) -> None:
+    def _finish_from_row(self, download: Download, row: HeldFile) -> None:
         with download.cond:
             download.row = row
             download.state = DownloadState.ELSEWHERE

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from havarti.db.models import ORIGIN_UPLOADED, File
+from havarti.db.projects import find_project
 from havarti.distributions import normalized, same_version
-from havarti.domain import catalog
 from havarti.domain.pages import file_url, format_time, sort_versions
 from havarti.errors import NotFound, UpstreamError
 from havarti.upstream.client import UpstreamClient
@@ -49,7 +49,7 @@ def _file_entry(row: File, base_url: str, project: str) -> dict[str, Any]:
 
 def private_project_json(session: Any, name: str, version: str | None, base_url: str) -> dict | None:
     """The JSON document of a private project, or None when it is not private."""
-    project = catalog.find_project(session, name)
+    project = find_project(session, name)
     if project is None or not project.private:
         return None
     rows = list(session.scalars(select(File).where(File.project_id == project.id,

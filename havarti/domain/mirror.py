@@ -24,21 +24,17 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-
 from havarti.cache import BoundedCache
-from havarti.db import Database, unless_full
-from havarti.db.models import UpstreamPage
 from havarti.domain.pages import PagePart, render_part
-from havarti.errors import UpstreamError, UpstreamNotFound, no_space
+from havarti.domain.ports import UpstreamPageStore
+from havarti.errors import UpstreamError, UpstreamNotFound, no_space, unless_full
 from havarti.records import PageFile, dump_files, load_files
 from havarti.upstream.client import (
     PageResponse,
@@ -58,19 +54,16 @@ MISSING_NAMES = 10_000
 class StoredPage:
     """Reads a stored page's parts from the database when first needed."""
 
-    db: Database
+    pages: UpstreamPageStore
     row_id: int
 
     def data(self) -> str:
-        with self.db.session() as session:
-            return session.scalar(select(UpstreamPage.data)
-                                  .where(UpstreamPage.id == self.row_id)) or "[]"
+        """The stored files."""
+        return self.pages.data(self.row_id)
 
     def rendered(self, digest: str) -> str | None:
         """The stored rendering, when it was made from the page with ``digest``."""
-        with self.db.session() as session:
-            stored = session.scalar(select(UpstreamPage.rendered)
-                                    .where(UpstreamPage.id == self.row_id))
+        stored = self.pages.rendered(self.row_id)
         prefix = digest + "\n"
         return stored[len(prefix):] if stored and stored.startswith(prefix) else None
 
@@ -145,11 +138,11 @@ class UpstreamState:
 class Mirror:
     """Upstream project pages, kept in the database and in this process's memory."""
 
-    def __init__(self, db: Database, upstream: UpstreamClient, index_ttl: int,
+    def __init__(self, pages: UpstreamPageStore, upstream: UpstreamClient, index_ttl: int,
                  revalidate_wait: float = 2.0, not_found_ttl: float = 10.0,
                  cache_bytes: int = 32 * 2**20,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.db = db
+        self.pages = pages
         self.upstream = upstream
         self.index_ttl = index_ttl
         self.revalidate_wait = revalidate_wait
@@ -254,12 +247,7 @@ class Mirror:
 
     def _load(self, name: str) -> UpstreamState | None:
         """The stored page's validators and digest; its files and rendering are read lazily."""
-        with self.db.session() as session:
-            row = session.execute(
-                select(UpstreamPage.id, UpstreamPage.etag, UpstreamPage.last_modified,
-                       UpstreamPage.digest, UpstreamPage.fetched, UpstreamPage.checked,
-                       UpstreamPage.size)
-                .where(UpstreamPage.name == name)).first()
+        row = self.pages.load(name)
         if row is None:
             return None
         age = max((datetime.now(UTC) - row.checked).total_seconds(), 0.0)
@@ -269,12 +257,10 @@ class Mirror:
         return UpstreamState(name, digest, row.etag, row.last_modified,
                              # Trusted for what is left of INDEX_TTL since whoever checked it last.
                              checked_at=self._clock() - age, size=row.size or 0,
-                             stored=StoredPage(self.db, row.id))
+                             stored=StoredPage(self.pages, row.id))
 
     def _touch(self, name: str, etag: str | None, last_modified: str | None) -> None:
-        with self.db.session() as session:
-            session.execute(update(UpstreamPage).where(UpstreamPage.name == name).values(
-                checked=datetime.now(UTC), etag=etag, last_modified=last_modified))
+        self.pages.touch(name, etag, last_modified)
 
     def _save(self, name: str, response: PageResponse, parsed: ParsedPage) -> UpstreamState:
         files = parsed.files
@@ -284,7 +270,7 @@ class Mirror:
                   "rendered": f"{response.digest}\n{part.dumps()}"}
         stored: StoredPage | None = None
         try:
-            stored = StoredPage(self.db, self._store(name, values))
+            stored = StoredPage(self.pages, self.pages.store(name, values))
         except Exception as exc:
             if not no_space(exc):
                 raise
@@ -296,35 +282,10 @@ class Mirror:
                              self._clock(), len(response.body), parsed=tuple(files),
                              prerendered=part, stored=stored)
 
-    def _store(self, name: str, values: Mapping[str, object]) -> int:
-        """Write the page's row (one transaction); its id."""
-        now = datetime.now(UTC)
-        for attempt in range(2):
-            try:
-                with self.db.session() as session:
-                    row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
-                    if row is None:
-                        row = UpstreamPage(name=name)
-                        session.add(row)
-                    for key, value in values.items():
-                        setattr(row, key, value)
-                    row.fetched = row.checked = now
-                    session.flush()
-                    row_id = row.id
-                return row_id
-            except IntegrityError:
-                # Another process inserted the row at the same moment: update theirs.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
-
     def _forget(self, name: str) -> None:
         self._states.pop(name)
         self._missing.put(name, True)
-        with unless_full("forgotten upstream page"), self.db.session() as session:
-            row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
-            if row is not None:
-                session.delete(row)
+        self.pages.forget(name)
 
     def close(self) -> None:
         if self._pool is not None and self._pool_pid == os.getpid():

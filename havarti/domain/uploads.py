@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
+from havarti.db.projects import get_or_create_project
 from havarti.distributions import (
     CoreMetadata,
     normalized,
@@ -25,7 +26,6 @@ from havarti.distributions import (
     read_core_metadata,
     same_version,
 )
-from havarti.domain.catalog import get_or_create_project
 from havarti.domain.text import checked, is_project_name
 from havarti.errors import Conflict, InvalidUpload, UploadTooLarge
 from havarti.storage import Storage, metadata_key, storage_key

@@ -15,8 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from havarti.db import Database
+from havarti.db.files import Files
+from havarti.db.leases import LeaseTable
 from havarti.db.models import ORIGIN_CACHED, File, Project
-from havarti.domain.catalog import get_or_create_project
+from havarti.db.projects import get_or_create_project
+from havarti.domain.coordination import Leases
 from havarti.domain.fetch import Fetcher
 from havarti.errors import DownloadFailed
 from havarti.records import PageFile
@@ -60,7 +63,8 @@ def storage(tmp_path: Path) -> LocalStorage:
 
 @pytest.fixture
 def fetcher(db: Database, storage: LocalStorage, upstream: FakeUpstream, tmp_path: Path) -> Fetcher:
-    return Fetcher(db, storage, upstream, tmp_path / "spool", max_file_size=1000)  # type: ignore[arg-type]
+    return Fetcher(Files(db), Leases(LeaseTable(db)), storage, upstream,  # type: ignore[arg-type]
+                   tmp_path / "spool", max_file_size=1000)
 
 
 def store_row(db: Database, storage: LocalStorage, project: str, data: bytes,

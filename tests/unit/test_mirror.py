@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from havarti.db import Database
+from havarti.db.pages import UpstreamPages
 from havarti.domain.mirror import Mirror
 from havarti.errors import UpstreamError, UpstreamNotFound
 from havarti.records import PageFile
@@ -86,7 +87,7 @@ def clock() -> Clock:
 def make_mirror(db: Database, upstream: FakeUpstream) -> Callable[..., Mirror]:
     """A Mirror: one per web process in real life; several may share the database."""
     def make(index_ttl: int = 0, **options: object) -> Mirror:
-        return Mirror(db, upstream, index_ttl, **options)  # type: ignore[arg-type]
+        return Mirror(UpstreamPages(db), upstream, index_ttl, **options)  # type: ignore[arg-type]
     return make
 
 

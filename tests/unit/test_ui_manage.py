@@ -55,7 +55,7 @@ def test_api_delete_removes_file_row_and_bytes(web):
     assert web.client.get(f"/files/gruyere/{WHEEL.filename}").status_code == 404
     assert not any(web.index.storage.list())
     # Still private: it goes on shadowing any public project of the same name.
-    assert web.index.find_project("gruyere").private
+    assert web.index.projects.is_private("gruyere")
 
 
 def test_form_yank_redirects_to_the_project_page_showing_it(web):

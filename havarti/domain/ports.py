@@ -1,0 +1,131 @@
+"""The small interfaces the domain needs of persistence (implemented in havarti.db).
+
+The domain holds no SQL: it asks these. havarti.db implements each over the
+database; unit tests pass in-memory fakes (tests/unit/fakes.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from havarti.records import FileDigests, HeldFile, PageFile, ProjectRow, StoredPageRow
+
+
+class ProjectStore(Protocol):
+    """Projects Havarti has a row of (havarti.db.projects.Projects)."""
+
+    def page_row(self, name: str) -> ProjectRow | None:
+        """What a page needs of project ``name`` (canonical), or None."""
+        ...
+
+    def is_private(self, name: str) -> bool:
+        """Whether project ``name`` (canonical) has private uploads."""
+        ...
+
+    def served_names(self) -> list[str]:
+        """Every project Havarti can serve without upstream, sorted."""
+        ...
+
+
+class FileStore(Protocol):
+    """Distribution files Havarti has a row of (havarti.db.files.Files)."""
+
+    def private_page_files(self, project_id: int) -> list[PageFile]:
+        """The uploaded files of a project, as its page lists them."""
+        ...
+
+    def held(self, project: str, filename: str) -> HeldFile | None:
+        """The row of ``filename`` when it is a file of ``project``, else None."""
+        ...
+
+    def served(self, file_id: int, when: datetime) -> None:
+        """Note that a file was served (for eviction)."""
+        ...
+
+    def stored_copy(self, project: str, file: PageFile) -> HeldFile | None:
+        """The stored row of upstream ``file`` with the sha256 its page promises, or None."""
+        ...
+
+    def record_cached(self, project: str, file: PageFile, key: str,
+                      digests: FileDigests) -> HeldFile:
+        """Record upstream ``file`` as stored at ``key``."""
+        ...
+
+    def cached_usage(self) -> tuple[int, int]:
+        """How many cached upstream files are stored, and their bytes."""
+        ...
+
+    def eviction_order(self) -> list[Any]:
+        """Stored cached files (id, filename, size, storage_key, last_served), least
+        recently served first."""
+        ...
+
+    def mark_evicted(self, file_id: int, last_served: datetime | None) -> bool:
+        """Mark a file not stored, only if nobody served it since ``last_served``."""
+        ...
+
+    def stored_keys(self) -> set[str]:
+        """The storage keys stored rows point at."""
+        ...
+
+    def key_stored(self, key: str) -> bool:
+        """Whether a stored row points at ``key``."""
+        ...
+
+    def stored_sizes(self, filenames: Iterable[str]) -> dict[str, int]:
+        """The size of each of ``filenames`` that is stored."""
+        ...
+
+
+class UpstreamPageStore(Protocol):
+    """Upstream pages as stored between requests (havarti.db.pages.UpstreamPages)."""
+
+    def load(self, name: str) -> StoredPageRow | None:
+        """The stored page's validators and digest, or None."""
+        ...
+
+    def data(self, row_id: int) -> str:
+        """The stored files (records.dump_files)."""
+        ...
+
+    def rendered(self, row_id: int) -> str | None:
+        """The stored rendering, prefixed by its page's digest and a newline."""
+        ...
+
+    def touch(self, name: str, etag: str | None, last_modified: str | None) -> None:
+        """Upstream confirmed the stored page now."""
+        ...
+
+    def store(self, name: str, values: Mapping[str, object]) -> int:
+        """Write the page's row; its id."""
+        ...
+
+    def forget(self, name: str) -> None:
+        """Delete the stored page."""
+        ...
+
+
+class LeaseStore(Protocol):
+    """Where lease rows live (havarti.db.leases.LeaseTable)."""
+
+    def drop_expired(self, key: str, now: datetime) -> None:
+        """Delete ``key``'s lease if it expired before ``now``."""
+        ...
+
+    def insert(self, key: str, holder: str, expires: datetime) -> bool:
+        """Add the lease; False when ``key`` is held already."""
+        ...
+
+    def holder(self, key: str) -> str | None:
+        """Who holds ``key``, or None."""
+        ...
+
+    def delete(self, key: str, holder: str) -> None:
+        """Delete ``key``'s lease if ``holder`` holds it."""
+        ...
+
+    def extend(self, key: str, holder: str, expires: datetime) -> None:
+        """Move the expiry of ``holder``'s lease ``key``."""
+        ...
