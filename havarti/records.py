@@ -115,3 +115,32 @@ class StoredPageRow(msgspec.Struct, frozen=True):
     fetched: datetime
     checked: datetime
     size: int | None
+
+
+class UploadedFile(msgspec.Struct, frozen=True):
+    """A private file as an upload stores it: validated, digested, its metadata read."""
+
+    filename: str
+    version: str
+    packagetype: str
+    size: int
+    sha256: str
+    md5: str
+    blake2_256: str
+    requires_python: str | None
+    metadata_sha256: str | None
+    storage_key: str
+    summary: str | None
+    description: str | None
+    description_content_type: str | None
+
+
+class AuditEntry(msgspec.Struct, frozen=True):
+    """One change to a private file, as the audit log keeps it."""
+
+    time: datetime
+    remote_addr: str | None
+    action: str
+    project: str
+    filename: str | None
+    detail: str | None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from havarti.config import Settings
 from havarti.db import Database
+from havarti.db.audit import AuditTrail
 from havarti.db.files import Files
 from havarti.db.leases import LeaseTable
 from havarti.db.pages import UpstreamPages
@@ -36,7 +37,7 @@ def build_index(settings: Settings, jobs: JobRunner | None = None) -> PackageInd
 def stores(db: Database) -> Stores:
     """The domain's persistence, over ``db``."""
     return Stores(projects=Projects(db), files=Files(db), pages=UpstreamPages(db),
-                  leases=LeaseTable(db))
+                  leases=LeaseTable(db), audit=AuditTrail(db))
 
 
 class IndexHolder:

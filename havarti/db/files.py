@@ -3,19 +3,22 @@ between a row and the records the domain uses (records.PageFile, records.HeldFil
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from havarti.db import Database, unless_full
+from havarti.db.audit import add_entry
 from havarti.db.models import ORIGIN_CACHED, ORIGIN_UPLOADED, File, Project
 from havarti.db.projects import get_or_create_project
 from havarti.distributions import parse_dist_filename
-from havarti.errors import DownloadFailed
-from havarti.records import CACHED, PRIVATE, FileDigests, HeldFile, PageFile
+from havarti.errors import Conflict, DownloadFailed, NotFound
+from havarti.records import CACHED, PRIVATE, FileDigests, HeldFile, PageFile, UploadedFile
 
 #: What a page entry needs of a file row (select these, not whole ORM objects, for big pages).
 PAGE_COLUMNS = (File.filename, File.sha256, File.version, File.requires_python, File.yanked,
@@ -71,11 +74,16 @@ def cached_row(project_id: int, file: PageFile, key: str, digests: FileDigests) 
     )
 
 
+ProjectLookup = Callable[[Session, str], Project]
+
+
 class Files:
     """Distribution files Havarti holds: uploaded ones and cached upstream ones."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, project_lookup: ProjectLookup = get_or_create_project) -> None:
         self.db = db
+        #: How an upload finds (or makes) its project row; a test passes a slow one for races.
+        self.project_lookup = project_lookup
 
     def private_page_files(self, project_id: int) -> list[PageFile]:
         """The uploaded files of a project, as its page lists them."""
@@ -141,6 +149,92 @@ class Files:
                 raise
             return cached
 
+    # Uploads
+
+    def taken(self, filename: str) -> bool:
+        """Whether a row of ``filename`` exists (files are immutable)."""
+        with self.db.session() as session:
+            return _taken(session, filename)
+
+    def filenames_of(self, project: str) -> list[str]:
+        """The filenames of project ``project`` (canonical)."""
+        with self.db.session() as session:
+            return _filenames_of(session, project)
+
+    def add_upload(self, project_name: str, file: UploadedFile,
+                   check: Callable[[bool, list[str]], None]) -> None:
+        """Add an uploaded file's row, its project made private (created if new).
+
+        ``check(taken, filenames)`` runs inside the transaction, after the project's row
+        is written (a lock: another upload to the project waits): it raises to refuse.
+        Conflict if the filename won a race.
+        """
+        for attempt in (1, 2):
+            try:
+                with self.db.session() as session:
+                    project = self.project_lookup(session, project_name)
+                    project.private = True
+                    project.serial = Project.serial + 1
+                    # The project's row is written first: another upload to the project waits
+                    # here (a Postgres row lock, SQLite's one writer) until this one commits,
+                    # so two variants of one filename cannot both pass the check.
+                    session.flush()
+                    check(_taken(session, file.filename), _filenames_of(session, project.name))
+                    session.add(File(project_id=project.id, origin=ORIGIN_UPLOADED,
+                                     **msgspec.structs.asdict(file)))
+                return
+            except IntegrityError:
+                if self.taken(file.filename):
+                    # Another upload of the same filename won; files are immutable.
+                    raise Conflict(f"{file.filename} already exists; "
+                                   "files cannot be replaced") from None
+                if attempt == 2:
+                    raise
+                # Another upload created the project at the same moment: it exists now.
+        raise AssertionError("unreachable")
+
+    def keys_of(self, filename: str) -> tuple[str, str | None] | None:
+        """The storage key and metadata sha256 of ``filename``'s row, or None."""
+        with self.db.session() as session:
+            row = session.execute(select(File.storage_key, File.metadata_sha256)
+                                  .where(File.filename == filename)).first()
+        return None if row is None else (row.storage_key, row.metadata_sha256)
+
+    def key_in_use(self, key: str) -> bool:
+        """Whether any row (stored or not) points at ``key``."""
+        with self.db.session() as session:
+            return session.scalar(select(File.id).where(File.storage_key == key)
+                                  .limit(1)) is not None
+
+    # Managing private files
+
+    def set_yanked(self, project: str, filename: str, reason: str | None,
+                   remote_addr: str | None) -> str:
+        """Yank with ``reason`` (unyank when None) a private file, audited; its project's name.
+
+        NotFound without such a file; Conflict for a cached upstream file.
+        """
+        with self.db.session() as session:
+            proj, file = _private_file(session, project, filename)
+            file.yanked, file.yanked_reason = reason is not None, reason
+            proj.serial += 1
+            add_entry(session, "yank" if reason is not None else "unyank", proj.name, filename,
+                      reason, remote_addr)
+            return proj.name
+
+    def delete_private(self, project: str, filename: str,
+                       remote_addr: str | None) -> tuple[str, str, str | None]:
+        """Delete a private file's row, audited: its project's name, storage key and
+        metadata sha256. NotFound without such a file; Conflict for a cached file."""
+        with self.db.session() as session:
+            proj, file = _private_file(session, project, filename)
+            key, meta = file.storage_key, file.metadata_sha256
+            session.delete(file)
+            proj.serial += 1
+            add_entry(session, "delete", proj.name, filename, f"sha256={file.sha256}",
+                      remote_addr)
+            return proj.name, key, meta
+
     # Eviction
 
     def cached_usage(self) -> tuple[int, int]:
@@ -192,3 +286,24 @@ class Files:
 
 
 _CACHED_STORED = (File.origin == ORIGIN_CACHED) & File.stored.is_(True)
+
+
+def _private_file(session: Session, project: str, filename: str) -> tuple[Project, File]:
+    row = session.execute(select(Project, File).join(File.project)
+                          .where(File.filename == filename, Project.name == project)).first()
+    if row is None:
+        raise NotFound(f"no file {filename!r} in project {project!r}")
+    proj, file = row
+    if file.origin != ORIGIN_UPLOADED:
+        raise Conflict(f"{filename} is cached from upstream; only uploaded files can be "
+                       "yanked or deleted")
+    return proj, file
+
+
+def _taken(session: Session, filename: str) -> bool:
+    return session.scalar(select(File.id).where(File.filename == filename)) is not None
+
+
+def _filenames_of(session: Session, project: str) -> list[str]:
+    return list(session.scalars(select(File.filename).join(Project)
+                                .where(Project.name == project)))

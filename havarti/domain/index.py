@@ -19,9 +19,8 @@ from pathlib import Path
 from havarti.cache import BoundedCache
 from havarti.config import Settings
 from havarti.db import Database
-from havarti.db.models import File
 from havarti.distributions import belongs_to, normalized, read_core_metadata
-from havarti.domain import json_api
+from havarti.domain import json_api, manage
 from havarti.domain.coordination import Leases
 from havarti.domain.fetch import Download, Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
@@ -34,7 +33,13 @@ from havarti.domain.pages import (
     render_json,
     render_part,
 )
-from havarti.domain.ports import FileStore, LeaseStore, ProjectStore, UpstreamPageStore
+from havarti.domain.ports import (
+    AuditStore,
+    FileStore,
+    LeaseStore,
+    ProjectStore,
+    UpstreamPageStore,
+)
 from havarti.domain.uploads import Upload, accept_upload
 from havarti.domain.visibility import Visibility
 from havarti.errors import (
@@ -45,7 +50,7 @@ from havarti.errors import (
     UpstreamNotFound,
 )
 from havarti.jobs.base import JobRunner
-from havarti.records import PageFile
+from havarti.records import AuditEntry, PageFile, UploadedFile
 from havarti.storage import Digests, HashingReader, Storage, StorageError, metadata_key
 from havarti.storage.base import LocalPath
 from havarti.upstream.client import UpstreamClient
@@ -129,6 +134,7 @@ class Stores:
     files: FileStore
     pages: UpstreamPageStore
     leases: LeaseStore
+    audit: AuditStore
 
 
 class PackageIndex:
@@ -141,6 +147,7 @@ class PackageIndex:
         self.projects = stores.projects
         self.files = stores.files
         self.leases = Leases(stores.leases)
+        self.audit = stores.audit
         self.storage = storage
         self.upstream = upstream
         cache_bytes = settings.page_cache_mb * 2**20
@@ -377,10 +384,33 @@ class PackageIndex:
 
     # Uploads
 
-    def upload(self, upload: Upload) -> File:
-        return accept_upload(self.db, self.storage, upload, self.settings.max_upload_size)
+    def upload(self, upload: Upload) -> UploadedFile:
+        """Validate and store an upload (see uploads.accept_upload)."""
+        return accept_upload(self.files, self.storage, upload, self.settings.max_upload_size)
+
+    # Managing private files
+
+    def yank(self, project: str, filename: str, reason: str = "",
+             remote_addr: str | None = None) -> manage.FileState:
+        """Yank a private file (PEP 592), audited."""
+        return manage.yank(self.files, project, filename, reason, remote_addr)
+
+    def unyank(self, project: str, filename: str,
+               remote_addr: str | None = None) -> manage.FileState:
+        """Make a yanked private file installable again, audited."""
+        return manage.unyank(self.files, project, filename, remote_addr)
+
+    def delete(self, project: str, filename: str,
+               remote_addr: str | None = None) -> manage.FileState:
+        """Delete a private file, audited; the project stays private."""
+        return manage.delete(self.files, self.storage, project, filename, remote_addr)
+
+    def audit_log(self, project: str | None = None, limit: int = 50) -> list[AuditEntry]:
+        """The newest changes to private files first, for one project or all."""
+        return self.audit.entries(normalized(project) if project is not None else None, limit)
 
     def close(self) -> None:
+        """Let go of connections (upstream pool, database engine)."""
         self.upstream.close()
         self.db.dispose()
 

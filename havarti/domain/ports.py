@@ -6,11 +6,19 @@ database; unit tests pass in-memory fakes (tests/unit/fakes.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from havarti.records import FileDigests, HeldFile, PageFile, ProjectRow, StoredPageRow
+from havarti.records import (
+    AuditEntry,
+    FileDigests,
+    HeldFile,
+    PageFile,
+    ProjectRow,
+    StoredPageRow,
+    UploadedFile,
+)
 
 
 class ProjectStore(Protocol):
@@ -29,7 +37,54 @@ class ProjectStore(Protocol):
         ...
 
 
-class FileStore(Protocol):
+class UploadStore(Protocol):
+    """What an upload needs of the files table (havarti.db.files.Files)."""
+
+    def taken(self, filename: str) -> bool:
+        """Whether a row of ``filename`` exists."""
+        ...
+
+    def filenames_of(self, project: str) -> list[str]:
+        """The filenames of project ``project`` (canonical)."""
+        ...
+
+    def add_upload(self, project_name: str, file: UploadedFile,
+                   check: Callable[[bool, list[str]], None]) -> None:
+        """Add an uploaded file's row; ``check(taken, filenames)`` runs in the transaction."""
+        ...
+
+    def keys_of(self, filename: str) -> tuple[str, str | None] | None:
+        """The storage key and metadata sha256 of ``filename``'s row, or None."""
+        ...
+
+
+class ManagedFiles(Protocol):
+    """What managing private files needs of the files table (havarti.db.files.Files)."""
+
+    def set_yanked(self, project: str, filename: str, reason: str | None,
+                   remote_addr: str | None) -> str:
+        """Yank (unyank when ``reason`` is None) a private file, audited; its project's name."""
+        ...
+
+    def delete_private(self, project: str, filename: str,
+                       remote_addr: str | None) -> tuple[str, str, str | None]:
+        """Delete a private file's row, audited: project name, storage key, metadata sha256."""
+        ...
+
+    def key_in_use(self, key: str) -> bool:
+        """Whether any row points at ``key``."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The audit log (havarti.db.audit.AuditTrail)."""
+
+    def entries(self, project: str | None = None, limit: int = 50) -> list[AuditEntry]:
+        """The newest changes first, for one project (canonical) or all."""
+        ...
+
+
+class FileStore(UploadStore, ManagedFiles, Protocol):
     """Distribution files Havarti has a row of (havarti.db.files.Files)."""
 
     def private_page_files(self, project_id: int) -> list[PageFile]:

@@ -251,9 +251,8 @@ def file_page(name: str, filename: str) -> Response | tuple[str, int] | str:
     found = next((f for f in rendered.page.files if f.filename == filename), None)
     if found is None:
         return _error_page(404, f"no file {filename!r} in project {canonical!r}")
-    from havarti.domain.manage import audit_log
 
-    history = [entry for entry in audit_log(context.index().db, canonical)
+    history = [entry for entry in context.index().audit_log(canonical)
                if entry.filename == filename]
     return render_template("file.html", project=canonical, file=found, history=history, passcode_set=bool(context.settings().passcode))
 
