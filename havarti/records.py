@@ -144,3 +144,15 @@ class AuditEntry(msgspec.Struct, frozen=True):
     project: str
     filename: str | None
     detail: str | None
+
+
+class ProjectListing(msgspec.Struct, frozen=True):
+    """A project as the web UI lists it."""
+
+    name: str
+    display_name: str
+    private: bool
+    files: int = 0
+    latest: str | None = None
+    last_upload: datetime | None = None
+    serial: int = 0

@@ -14,6 +14,7 @@ from havarti.db.files import Files
 from havarti.db.leases import LeaseTable
 from havarti.db.pages import UpstreamPages
 from havarti.db.projects import Projects
+from havarti.db.stats import DailyCounts
 from havarti.domain.index import PackageIndex, Stores
 from havarti.domain.leftovers import remove_local_leftovers
 from havarti.jobs import InProcessRunner, JobRunner
@@ -37,7 +38,8 @@ def build_index(settings: Settings, jobs: JobRunner | None = None) -> PackageInd
 def stores(db: Database) -> Stores:
     """The domain's persistence, over ``db``."""
     return Stores(projects=Projects(db), files=Files(db), pages=UpstreamPages(db),
-                  leases=LeaseTable(db), audit=AuditTrail(db))
+                  leases=LeaseTable(db), audit=AuditTrail(db),
+                  stats=DailyCounts(db))
 
 
 class IndexHolder:

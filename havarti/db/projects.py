@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, or_, select, union
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, or_, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from havarti.db import Database
-from havarti.db.models import File, Project, UpstreamPage
+from havarti.db.models import ORIGIN_UPLOADED, File, Project, UpstreamPage
 from havarti.distributions import normalized
-from havarti.records import ProjectRow
+from havarti.records import ProjectListing, ProjectRow
 
 _PROJECT_ROW = select(Project.id, Project.serial, Project.private).where(
     Project.name == bindparam("name"))
@@ -66,3 +68,80 @@ class Projects:
                 or_(Project.private, Project.files.any(File.stored)))
             pages = select(UpstreamPage.name.label("name"))
             return list(session.scalars(union(held, pages).order_by("name")))
+
+    # What the web UI lists
+
+    def search(self, needle: str, kind: str, page: int,
+               per_page: int) -> tuple[int, list[ProjectListing]]:
+        """How many projects match, and page ``page`` of them: names containing ``needle``
+        (normalised), exact and prefix matches first; ``kind`` all, private or cached."""
+        # Every project row: rows are made only with a file, and a private project whose last
+        # file was deleted is listed too (with 0 files), since it still shadows the public one.
+        conditions: list[Any] = []
+        if needle:
+            conditions.append(Project.name.contains(needle, autoescape=True))
+        if kind == "private":
+            conditions.append(Project.private.is_(True))
+        elif kind == "cached":
+            conditions.append(Project.private.is_(False))
+        order: list[Any] = [Project.name]
+        if needle:
+            order.insert(0, case((Project.name == needle, 0),
+                                 (Project.name.startswith(needle, autoescape=True), 1), else_=2))
+        # The version of the newest upload: one index look-up per listed project, where sorting
+        # every version of every project would cost (a project may hold thousands).
+        newest = (select(File.version).where(File.project_id == Project.id)
+                  .order_by(File.upload_time.desc(), File.id.desc()).limit(1)
+                  .correlate(Project).scalar_subquery())
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(Project)
+                                   .where(*conditions)) or 0
+            found = session.execute(
+                select(Project.id, Project.name, Project.display_name, Project.private)
+                .where(*conditions).order_by(*order)
+                .limit(per_page).offset((page - 1) * per_page)).all()
+            ids = [row.id for row in found]
+            # Asked for the page's rows only: in the query above it would run for skipped rows.
+            latest: dict[int, str | None] = dict(
+                session.execute(select(Project.id, newest).where(Project.id.in_(ids))).all())
+            counts = {pid: (n, last) for pid, n, last in session.execute(
+                select(File.project_id, func.count(), func.max(File.upload_time))
+                .where(File.project_id.in_(ids)).group_by(File.project_id))}
+        rows = []
+        for row in found:
+            n, last = counts.get(row.id, (0, None))
+            rows.append(ProjectListing(row.name, row.display_name, row.private, n,
+                                       latest.get(row.id), last))
+        return total, rows
+
+    def counts(self) -> dict[bool, int]:
+        """How many projects are private (True) and cached-only (False)."""
+        with self.db.session() as session:
+            return {bool(k): int(v) for k, v in session.execute(
+                select(Project.private, func.count()).group_by(Project.private)).all()}
+
+    def listing(self, name: str) -> ProjectListing | None:
+        """Project ``name`` (canonical) as the UI names it, or None."""
+        with self.db.session() as session:
+            row = session.execute(select(Project.name, Project.display_name, Project.private,
+                                         Project.serial)
+                                  .where(Project.name == name)).first()
+        return None if row is None else ProjectListing(row.name, row.display_name, row.private,
+                                                       serial=row.serial)
+
+    def newest_description(self, name: str) -> tuple[str | None, str | None, str | None] | None:
+        """Summary, description and its content type of the newest upload of ``name``."""
+        with self.db.session() as session:
+            row = session.execute(
+                select(File.summary, File.description, File.description_content_type)
+                .join(Project).where(Project.name == name, File.origin == ORIGIN_UPLOADED)
+                .order_by(File.upload_time.desc(), File.id.desc()).limit(1)).first()
+        return None if row is None else (row.summary, row.description, row.description_content_type)
+
+    def cached_filenames(self, name: str) -> frozenset[str]:
+        """Upstream files of project ``name`` (canonical) that Havarti holds in its storage."""
+        with self.db.session() as session:
+            return frozenset(session.scalars(
+                select(File.filename).join(File.project)
+                .where(Project.name == name, File.origin != ORIGIN_UPLOADED,
+                       File.stored.is_(True))))

@@ -21,6 +21,7 @@ from havarti.config import Settings
 from havarti.db import Database
 from havarti.distributions import belongs_to, normalized, read_core_metadata
 from havarti.domain import json_api, manage
+from havarti.domain.browse import Catalog
 from havarti.domain.coordination import Leases
 from havarti.domain.fetch import Download, Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
@@ -38,8 +39,10 @@ from havarti.domain.ports import (
     FileStore,
     LeaseStore,
     ProjectStore,
+    StatsStore,
     UpstreamPageStore,
 )
+from havarti.domain.stats import CACHE_HIT, UPSTREAM, StatsRecorder
 from havarti.domain.uploads import Upload, accept_upload
 from havarti.domain.visibility import Visibility
 from havarti.errors import (
@@ -135,6 +138,7 @@ class Stores:
     pages: UpstreamPageStore
     leases: LeaseStore
     audit: AuditStore
+    stats: StatsStore
 
 
 class PackageIndex:
@@ -148,6 +152,10 @@ class PackageIndex:
         self.files = stores.files
         self.leases = Leases(stores.leases)
         self.audit = stores.audit
+        #: Download counters, written in batches by a thread of this process.
+        self.stats = StatsRecorder(stores.stats)
+        #: What the web UI lists.
+        self.catalog = Catalog(stores.projects, self.stats)
         self.storage = storage
         self.upstream = upstream
         cache_bytes = settings.page_cache_mb * 2**20
@@ -250,6 +258,10 @@ class PackageIndex:
         download, chunks = self.fetcher.open(canonical, upstream_file)
         self._bound_cache()
         return StreamingFile(filename, upstream_file.size, upstream_file.sha256, chunks, download)
+
+    def count_download(self, project: str, hit: bool, size: int) -> None:
+        """Count a file request for the stats page: from storage (hit) or upstream."""
+        self.stats.record(normalized(project), CACHE_HIT if hit else UPSTREAM, size)
 
     def _stored(self, canonical: str, filename: str, body: bool = True) -> StoredFile | None:
         now = datetime.now(UTC)

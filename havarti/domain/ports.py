@@ -7,7 +7,7 @@ database; unit tests pass in-memory fakes (tests/unit/fakes.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from havarti.records import (
@@ -15,13 +15,39 @@ from havarti.records import (
     FileDigests,
     HeldFile,
     PageFile,
+    ProjectListing,
     ProjectRow,
     StoredPageRow,
     UploadedFile,
 )
 
 
-class ProjectStore(Protocol):
+class BrowseStore(Protocol):
+    """What the web UI lists of projects (havarti.db.projects.Projects)."""
+
+    def search(self, needle: str, kind: str, page: int,
+               per_page: int) -> tuple[int, list[ProjectListing]]:
+        """How many projects match, and page ``page`` of them."""
+        ...
+
+    def counts(self) -> dict[bool, int]:
+        """How many projects are private (True) and cached-only (False)."""
+        ...
+
+    def listing(self, name: str) -> ProjectListing | None:
+        """Project ``name`` as the UI names it, or None."""
+        ...
+
+    def newest_description(self, name: str) -> tuple[str | None, str | None, str | None] | None:
+        """Summary, description and content type of the newest upload of ``name``."""
+        ...
+
+    def cached_filenames(self, name: str) -> frozenset[str]:
+        """Upstream files of ``name`` that Havarti holds in its storage."""
+        ...
+
+
+class ProjectStore(BrowseStore, Protocol):
     """Projects Havarti has a row of (havarti.db.projects.Projects)."""
 
     def page_row(self, name: str) -> ProjectRow | None:
@@ -159,6 +185,26 @@ class UpstreamPageStore(Protocol):
 
     def forget(self, name: str) -> None:
         """Delete the stored page."""
+        ...
+
+
+class StatsStore(Protocol):
+    """Download counters per day (havarti.db.stats.DailyCounts)."""
+
+    def add(self, batch: Mapping[tuple[str, str, str], tuple[int, int] | list[int]]) -> None:
+        """Add ``(day, project, kind) -> (count, bytes)`` to the stored totals."""
+        ...
+
+    def per_day(self, first: date) -> list[tuple[str, str, int, int]]:
+        """(day, kind, count, bytes) totals from ``first`` on."""
+        ...
+
+    def top_projects(self, first: date, kind: str, limit: int) -> list[tuple[str, int, int, int]]:
+        """(project, requests, requests of ``kind``, bytes), most requested first."""
+        ...
+
+    def stored_by_origin(self) -> dict[bool, tuple[int, int]]:
+        """Stored files and bytes: private (True) and cached (False)."""
         ...
 
 

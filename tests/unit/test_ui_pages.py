@@ -7,6 +7,7 @@ from html import unescape
 
 import pytest
 
+from havarti.db.projects import Projects
 from havarti.domain import browse
 from tests.support import dists
 from tests.support.fakeindex import FakeIndex
@@ -66,8 +67,8 @@ def test_search_pages_through_results(web):
     db = web.index.db
     for i in range(5):
         web.upload(dists.wheel(f"gouda{i}", "1.0"))
-    first = browse.search_projects(db, "gouda", per_page=2)
-    last = browse.search_projects(db, "gouda", page=3, per_page=2)
+    first = browse.search_projects(Projects(db), "gouda", per_page=2)
+    last = browse.search_projects(Projects(db), "gouda", page=3, per_page=2)
     assert (first.total, first.pages) == (5, 3)
     assert [r.name for r in first.rows] == ["gouda0", "gouda1"]
     assert [r.name for r in last.rows] == ["gouda4"]
