@@ -156,3 +156,22 @@ class ProjectListing(msgspec.Struct, frozen=True):
     latest: str | None = None
     last_upload: datetime | None = None
     serial: int = 0
+
+
+class FileDetails(msgspec.Struct, frozen=True):
+    """A private file with everything the PyPI JSON API tells of it."""
+
+    filename: str
+    version: str
+    packagetype: str
+    size: int
+    sha256: str
+    md5: str | None
+    blake2_256: str | None
+    requires_python: str | None
+    upload_time: datetime
+    yanked: bool
+    yanked_reason: str | None
+    summary: str | None
+    description: str | None
+    description_content_type: str | None

@@ -32,14 +32,14 @@ def build_index(settings: Settings, jobs: JobRunner | None = None) -> PackageInd
                               file_hosts=settings.upstream_file_hosts,
                               min_rate=settings.upstream_min_rate)
     db = Database(settings.database_url)
-    return PackageIndex(settings, db, stores(db), make_storage(settings), upstream, jobs)
+    return PackageIndex(settings, stores(db), make_storage(settings), upstream, jobs)
 
 
 def stores(db: Database) -> Stores:
     """The domain's persistence, over ``db``."""
     return Stores(projects=Projects(db), files=Files(db), pages=UpstreamPages(db),
                   leases=LeaseTable(db), audit=AuditTrail(db),
-                  stats=DailyCounts(db))
+                  stats=DailyCounts(db), close=db.dispose)
 
 
 class IndexHolder:

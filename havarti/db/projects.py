@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, File, Project, UpstreamPage
 from havarti.distributions import normalized
-from havarti.records import ProjectListing, ProjectRow
+from havarti.records import FileDetails, ProjectListing, ProjectRow
 
 _PROJECT_ROW = select(Project.id, Project.serial, Project.private).where(
     Project.name == bindparam("name"))
@@ -145,3 +145,19 @@ class Projects:
                 select(File.filename).join(File.project)
                 .where(Project.name == name, File.origin != ORIGIN_UPLOADED,
                        File.stored.is_(True))))
+
+    def private_files(self, name: str) -> tuple[ProjectListing, list[FileDetails]] | None:
+        """A private project (``name`` normalised here) and its uploaded files; None when it
+        is not private."""
+        with self.db.session() as session:
+            project = find_project(session, name)
+            if project is None or not project.private:
+                return None
+            rows = session.scalars(select(File).where(File.project_id == project.id,
+                                                      File.origin == ORIGIN_UPLOADED))
+            files = [FileDetails(
+                r.filename, r.version, r.packagetype, r.size, r.sha256, r.md5, r.blake2_256,
+                r.requires_python, r.upload_time, r.yanked, r.yanked_reason, r.summary,
+                r.description, r.description_content_type) for r in rows]
+            return (ProjectListing(project.name, project.display_name, project.private,
+                                   serial=project.serial), files)

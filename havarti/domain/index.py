@@ -11,14 +11,13 @@ import io
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from havarti.cache import BoundedCache
 from havarti.config import Settings
-from havarti.db import Database
 from havarti.distributions import belongs_to, normalized, read_core_metadata
 from havarti.domain import json_api, manage
 from havarti.domain.browse import Catalog
@@ -139,15 +138,17 @@ class Stores:
     leases: LeaseStore
     audit: AuditStore
     stats: StatsStore
+    #: Lets go of the connections behind the stores.
+    close: Callable[[], None]
 
 
 class PackageIndex:
     """The package index: project pages, files and uploads, for every front end."""
 
-    def __init__(self, settings: Settings, db: Database, stores: Stores, storage: Storage,
+    def __init__(self, settings: Settings, stores: Stores, storage: Storage,
                  upstream: UpstreamClient, jobs: JobRunner | None = None) -> None:
         self.settings = settings
-        self.db = db
+        self._close_stores = stores.close
         self.projects = stores.projects
         self.files = stores.files
         self.leases = Leases(stores.leases)
@@ -378,8 +379,7 @@ class PackageIndex:
         merged = canonical in self.settings.upstream_merge
 
         def private() -> dict | None:
-            with self.db.session() as session:
-                return json_api.private_project_json(session, canonical, version, base_url)
+            return json_api.private_project_json(self.projects, canonical, version, base_url)
 
         document = None if merged else private()
         if document is not None:
@@ -424,5 +424,5 @@ class PackageIndex:
     def close(self) -> None:
         """Let go of connections (upstream pool, database engine)."""
         self.upstream.close()
-        self.db.dispose()
+        self._close_stores()
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from havarti.records import (
     AuditEntry,
+    FileDetails,
     FileDigests,
     HeldFile,
     PageFile,
@@ -47,7 +48,15 @@ class BrowseStore(Protocol):
         ...
 
 
-class ProjectStore(BrowseStore, Protocol):
+class PrivateProjects(Protocol):
+    """Private projects with every detail of their files (havarti.db.projects.Projects)."""
+
+    def private_files(self, name: str) -> tuple[ProjectListing, list[FileDetails]] | None:
+        """A private project and its uploaded files; None when it is not private."""
+        ...
+
+
+class ProjectStore(BrowseStore, PrivateProjects, Protocol):
     """Projects Havarti has a row of (havarti.db.projects.Projects)."""
 
     def page_row(self, name: str) -> ProjectRow | None:

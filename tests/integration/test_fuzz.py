@@ -70,7 +70,7 @@ def _close(web: WebApp) -> None:
 
 
 def examples(web: WebApp) -> int:
-    return EXAMPLES if web.index.db.engine.dialect.name == "sqlite" else EXAMPLES // 2
+    return EXAMPLES if web.db.engine.dialect.name == "sqlite" else EXAMPLES // 2
 
 
 def sane(response) -> None:  # type: ignore[no-untyped-def]

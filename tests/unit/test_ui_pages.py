@@ -64,7 +64,7 @@ def test_search_filters_private_and_cached(web, upstream):
 
 
 def test_search_pages_through_results(web):
-    db = web.index.db
+    db = web.db
     for i in range(5):
         web.upload(dists.wheel(f"gouda{i}", "1.0"))
     first = browse.search_projects(Projects(db), "gouda", per_page=2)
@@ -155,7 +155,7 @@ def _many_versions(web: WebApp, versions: int) -> list[str]:
 
     now = datetime.now(UTC)
     names = [f"{n // 100}.{n % 100}" for n in range(versions)]
-    with web.index.db.engine.begin() as connection:
+    with web.db.engine.begin() as connection:
         project_id = connection.execute(insert(Project).values(
             name="wheel-of-cheese", display_name="wheel-of-cheese", private=True, serial=1,
             created=now)).inserted_primary_key[0]

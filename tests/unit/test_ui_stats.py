@@ -31,7 +31,7 @@ def rows(db) -> list[tuple[str, str, int, int]]:
 
 
 def test_recorder_counts_in_memory_and_writes_in_batches(web):
-    db = web.index.db
+    db = web.db
     recorder = StatsRecorder(DailyCounts(db), interval=3600)
     for _ in range(3):
         recorder.record("brie", CACHE_HIT, 100)
@@ -56,7 +56,7 @@ def test_downloads_are_counted_as_upstream_then_cache(web, upstream):
     page = web.client.get("/stats/").get_data(as_text=True)
     assert re.search(r'id="total-hits">2<', page)
     assert re.search(r'id="total-upstream">1<', page)
-    overview = stats.overview(DailyCounts(web.index.db))
+    overview = stats.overview(DailyCounts(web.db))
     assert overview.bytes_saved == 2 * len(wheel.data)
     assert overview.top[0].project == "camembert" and overview.top[0].requests == 3
     assert overview.storage_cached == len(wheel.data) and overview.files_cached == 1
@@ -68,7 +68,7 @@ def test_downloads_are_counted_as_upstream_then_cache(web, upstream):
 
 
 def test_overview_covers_thirty_days_zero_filled(web):
-    db = web.index.db
+    db = web.db
     today = date(2026, 3, 31)
     with db.session() as session:
         session.add(DailyCount(day="2026-03-02", project="old", kind=CACHE_HIT, count=5, bytes=50))
