@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -36,7 +35,7 @@ def banner(settings: Settings) -> str:
     url = settings.base_url()
     host = url.split("://", 1)[1].split("/", 1)[0].split(":")[0]
     return f"""Havarti is serving at {url}/
-  storage: {settings.storage}   database: {settings.database_url.split('@')[-1]}   upstream: {settings.fallback}
+  storage: {settings.storage}   database: {settings.database_url.split('@')[-1]}   upstream: {settings.primary_upstream}
 
   pip:    pip install -i {url}/simple/ <package>
           (pip.conf)  [global]  index-url = {url}/simple/   trusted-host = {host}
@@ -98,9 +97,6 @@ def db_upgrade() -> None:
     except Exception as exc:  # noqa: BLE001
         fail(startup_failure(exc))
     click.echo("database is up to date")
-
-
-Check = Callable[[Settings], str]
 
 
 @main.command()

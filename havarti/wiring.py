@@ -27,7 +27,7 @@ RunnerFactory = Callable[[Callable[[], PackageIndex]], JobRunner]
 
 def build_index(settings: Settings, jobs: JobRunner | None = None) -> PackageIndex:
     breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_seconds)
-    upstream = UpstreamClient(settings.fallback, settings.upstream_timeout,
+    upstream = UpstreamClient(settings.primary_upstream, settings.upstream_timeout,
                               settings.max_upstream_page, settings.page_deadline, breaker,
                               file_hosts=settings.upstream_file_hosts,
                               min_rate=settings.upstream_min_rate)

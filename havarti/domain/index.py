@@ -23,7 +23,7 @@ from havarti.distributions import belongs_to, normalized, read_core_metadata
 from havarti.domain import json_api, manage
 from havarti.domain.browse import Catalog
 from havarti.domain.coordination import Leases
-from havarti.domain.fetch import Download, Fetcher
+from havarti.domain.fetch import Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
 from havarti.domain.pages import (
     PagePart,
@@ -123,7 +123,6 @@ class StreamingFile:
     size: int | None
     sha256: str | None
     chunks: Iterator[bytes]
-    download: Download
 
 
 @dataclass(frozen=True)
@@ -242,7 +241,7 @@ class PackageIndex:
         return Visibility.of(name, private, settings.upstream_merge, settings.cooldown,
                              settings.cooldown_exempt)
 
-    def index(self) -> tuple[bytes, bytes]:
+    def root_page(self) -> tuple[bytes, bytes]:
         """The /simple/ page: every project Havarti can serve without upstream (HTML, JSON)."""
         names = self.projects.served_names()
         return render_index_html(names), render_index_json(names)
@@ -268,13 +267,17 @@ class PackageIndex:
             self.upstream.check_file_url(upstream_file.url)
             if self.jobs.enqueue("cache_file", project=canonical, filename=filename):
                 return RedirectFile(filename, upstream_file.url)
-        download, chunks = self.fetcher.open(canonical, upstream_file)
+        _, chunks = self.fetcher.open(canonical, upstream_file)
         self._bound_cache()
-        return StreamingFile(filename, upstream_file.size, upstream_file.sha256, chunks, download)
+        return StreamingFile(filename, upstream_file.size, upstream_file.sha256, chunks)
 
     def count_download(self, project: str, hit: bool, size: int) -> None:
         """Count a file request for the stats page: from storage (hit) or upstream."""
         self.stats.record(normalized(project), CACHE_HIT if hit else UPSTREAM, size)
+
+    def read(self, file: StoredFile, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes of a stored file from ``start`` to ``end`` (inclusive; None: to its end)."""
+        return self.storage.open(file.key, start, end)
 
     def _stored(self, canonical: str, filename: str, body: bool = True) -> StoredFile | None:
         now = datetime.now(UTC)

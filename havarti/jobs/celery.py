@@ -11,9 +11,9 @@ While a job is queued or running, a Redis key (``SET NX`` with a TTL) drops
 duplicates, so a thousand clients missing one file queue one download.
 
 A new job is one entry in ``havarti.jobs.base.JOBS``: it becomes the task
-``havarti.<name>`` here and runs in-process without Redis. A periodic one (cache
-eviction) is that plus an entry in ``app.conf.beat_schedule`` in
-:func:`configure`, with the downloader started as ``havarti worker -B``.
+``havarti.<name>`` here and runs in-process without Redis. Nothing is periodic:
+cache eviction is queued by the index after a miss (``evict``, deduplicated
+while queued), and ``havarti gc`` runs it on demand.
 """
 
 from __future__ import annotations

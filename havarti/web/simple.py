@@ -33,7 +33,7 @@ def _not_acceptable() -> Response:
 
 @bp.get("/simple/")
 def index() -> Response:
-    html, json = context.index().index()
+    html, json = context.index().root_page()
     return _negotiated(html, json)
 
 
