@@ -46,9 +46,6 @@ class Base(DeclarativeBase):
 
 ORIGIN_UPLOADED = "uploaded"
 ORIGIN_CACHED = "cached"
-#: Project.upstream_mode: offer upstream's files beside the private ones, or hide them.
-MODE_MERGE = "merge"
-MODE_SHADOW = "shadow"
 
 
 class Project(Base):
@@ -59,9 +56,10 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     display_name: Mapped[str] = mapped_column(String(255))
     #: True once anything was uploaded: the project then shadows upstream (unless merged),
-    #: until it is released (havarti.domain.manage.release_project).
+    #: until it is released back to upstream (havarti.domain.manage.release).
     private: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: A private project's own choice, "merge" or "shadow"; None follows UPSTREAM_MERGE.
+    #: A private project's own choice, "merge" or "shadow" (havarti.domain.visibility);
+    #: None follows UPSTREAM_MERGE.
     upstream_mode: Mapped[str | None] = mapped_column(String(16), default=None)
     #: Bumped on every change of the project's files; rendered pages are keyed by it.
     serial: Mapped[int] = mapped_column(Integer, default=0)
@@ -120,7 +118,7 @@ class UpstreamPage(Base):
     digest: Mapped[str | None] = mapped_column(String(64))
     #: Upstream's body size in bytes.
     size: Mapped[int | None] = mapped_column(BigInteger)
-    #: JSON list of upstream files (see havarti.upstream.client.dump_files).
+    #: JSON list of upstream files (see havarti.records.dump_files).
     data: Mapped[str] = mapped_column(Text)
     fetched: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: When upstream last confirmed the page (200 or 304).
@@ -140,8 +138,8 @@ class Lease(Base):
     expires: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Event(Base):
-    """Counters per day, for the stats page: requests served from cache or upstream."""
+class DailyCount(Base):
+    """Download counters per day and project, for the stats page: from cache or upstream."""
 
     __tablename__ = "daily_stats"
     __table_args__ = (UniqueConstraint("day", "project", "kind"),)

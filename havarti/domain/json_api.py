@@ -21,14 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from packaging.metadata import parse_email
-from sqlalchemy import select
 
-from havarti.db.models import ORIGIN_UPLOADED, File
-from havarti.domain import catalog
-from havarti.domain.distributions import normalized, same_version
+from havarti.distributions import normalized, same_version
 from havarti.domain.pages import file_url, format_time, sort_versions
+from havarti.domain.ports import PrivateProjects
 from havarti.errors import NotFound, UpstreamError
-from havarti.upstream.client import UpstreamClient, UpstreamFile
+from havarti.records import FileDetails, PageFile, ProjectListing
+from havarti.upstream.client import UpstreamClient
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ def _file_entry(filename: str, url: str, packagetype: str, digests: dict[str, st
     }
 
 
-def _row_entry(row: File, base_url: str, project: str) -> dict[str, Any]:
+def _row_entry(row: FileDetails, base_url: str, project: str) -> dict[str, Any]:
     return _file_entry(row.filename, base_url + file_url(project, row.filename, relative_to_page=False),
                        row.packagetype, {"sha256": row.sha256, "md5": row.md5,
                                          "blake2b_256": row.blake2_256},
@@ -151,29 +150,30 @@ def _document(name: str, display_name: str, releases: dict[str, list[dict[str, A
     return document
 
 
-def private_releases(session: Any, name: str,
-                     base_url: str) -> tuple[Any, list[File], dict[str, list[dict[str, Any]]]]:
-    """A private project's row, its uploaded files and their JSON entries by version
+def private_releases(projects: PrivateProjects, name: str, base_url: str
+                     ) -> tuple[ProjectListing | None, list[FileDetails],
+                                dict[str, list[dict[str, Any]]]]:
+    """A private project, its uploaded files and their JSON entries by version
     (None, [], {} when Havarti has no private project of that name)."""
-    project = catalog.find_project(session, name)
-    if project is None or not project.private:
+    found = projects.private_files(name)
+    if found is None:
         return None, [], {}
-    rows = sorted(session.scalars(select(File).where(File.project_id == project.id,
-                                                     File.origin == ORIGIN_UPLOADED)),
-                  key=lambda r: r.filename)
+    project, files = found
+    rows = sorted(files, key=lambda r: r.filename)
     releases: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         releases.setdefault(row.version, []).append(_row_entry(row, base_url, project.name))
     return project, rows, releases
 
 
-def private_project_json(session: Any, name: str, version: str | None, base_url: str,
-                         metadata: Callable[[File], bytes | None]) -> dict | None:
+def private_project_json(projects: PrivateProjects, name: str, version: str | None,
+                         base_url: str, metadata: Callable[[FileDetails], bytes | None]
+                         ) -> dict | None:
     """The JSON document of a private project, or None when it is not private.
 
     ``metadata(row)`` reads a file's core metadata (None when it cannot be read).
     """
-    project, rows, releases = private_releases(session, name, base_url)
+    project, rows, releases = private_releases(projects, name, base_url)
     if project is None:
         return None
 
@@ -226,13 +226,13 @@ def upstream_project_json(upstream: UpstreamClient, name: str, version: str | No
     return document
 
 
-def simple_project_json(name: str, files: Iterable[UpstreamFile], version: str | None,
-                        base_url: str, metadata: Callable[[UpstreamFile], bytes | None]) -> dict:
+def simple_project_json(name: str, files: Iterable[PageFile], version: str | None,
+                        base_url: str, metadata: Callable[[PageFile], bytes | None]) -> dict:
     """The document of an upstream project whose upstream has no JSON API, from its
     simple page's ``files``; ``metadata(file)`` fetches a file's ``.metadata`` (PEP 658)."""
     canonical = normalized(name)
     releases: dict[str, list[dict[str, Any]]] = {}
-    by_name: dict[str, UpstreamFile] = {}
+    by_name: dict[str, PageFile] = {}
     for f in sorted(files, key=lambda f: f.filename):
         if not f.version:
             continue

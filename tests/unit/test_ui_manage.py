@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from havarti.domain.manage import audit_log
 from tests.support import dists
 from tests.support.fakeindex import FakeIndex
 from tests.support.webapp import WebApp, basic_auth, make_webapp
@@ -39,7 +38,7 @@ def test_api_yank_and_unyank_change_the_simple_page_and_are_audited(web):
     assert web.client.post(f"{API}/unyank", headers=web.auth).status_code == 200
     assert simple_file(web)["yanked"] is False
 
-    changes = audit_log(web.index.db, "gruyere")
+    changes = web.index.audit_log("gruyere")
     assert [(c.action, c.filename) for c in changes] == [("unyank", WHEEL.filename),
                                                          ("yank", WHEEL.filename)]
     assert changes[1].remote_addr == "10.1.2.3" and changes[1].detail == "broken build"
@@ -55,7 +54,7 @@ def test_api_delete_removes_file_row_and_bytes(web):
     assert web.client.get(f"/files/gruyere/{WHEEL.filename}").status_code == 404
     assert not any(web.index.storage.list())
     # Still private: it goes on shadowing any public project of the same name.
-    assert web.index.find_project("gruyere").private
+    assert web.index.projects.is_private("gruyere")
 
 
 def test_form_yank_redirects_to_the_project_page_showing_it(web):
@@ -231,7 +230,7 @@ def test_project_page_shows_shadowing_and_its_switches(web, upstream):
     assert web.client.post("/projects/raclette/upstream/release", headers=web.auth).status_code == 303
     page = web.client.get("/projects/raclette/").get_data(as_text=True)
     assert "upstream-standing" not in page and "raclette-2.0-py3-none-any.whl" in page
-    assert [c.action for c in audit_log(web.index.db, "raclette")] == ["release", "delete", "merge"]
+    assert [c.action for c in web.index.audit_log("raclette")] == ["release", "delete", "merge"]
 
 
 def test_an_emptied_private_project_says_so_not_that_files_are_yanked(web):
