@@ -139,13 +139,29 @@ def format_time(value: datetime) -> str:
 
 #: Most files of a project share a few requires-python values: escape each once.
 _escape_repeated = lru_cache(maxsize=4096)(escape)
+#: What html.escape changes; hashes and most filenames hold none of it.
+_HTML_SPECIAL = re.compile(r"[&<>\"']")
+#: PEP 700's form, as format_time writes it: passed through as it is.
+_CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def _escaped(text: str) -> str:
+    # A 5,000-file page escapes 20,000 strings: most need nothing, and a search is cheaper.
+    return escape(text) if _HTML_SPECIAL.search(text) else text
+
+
+def _upload_time(f: PageFile) -> str:
+    """The file's upload time in PEP 700's form (upstream's string when it already is)."""
+    if _CANONICAL_TIME.fullmatch(f.upload_time):  # type: ignore[arg-type]
+        return f.upload_time  # type: ignore[return-value]
+    return format_time(f.upload_datetime)  # type: ignore[arg-type]
 
 
 def _file_html(f: PageFile, url: str) -> str:
     # The href is Havarti's own quoted URL: nothing in it to escape.
     href = url
     if "sha256" in f.hashes:
-        href += f"#sha256={escape(f.hashes['sha256'])}"
+        href += f"#sha256={_escaped(f.hashes['sha256'])}"
     attrs = f'href="{href}"'
     if f.requires_python:
         attrs += f' data-requires-python="{_escape_repeated(f.requires_python)}"'
@@ -155,11 +171,11 @@ def _file_html(f: PageFile, url: str) -> str:
         name, value = (next(iter(f.core_metadata.items())) if len(f.core_metadata) == 1
                        else min(f.core_metadata.items()))
         # PEP 714's name, plus PEP 658's for older clients.
-        value = f"{escape(name)}={escape(value)}"
+        value = f"{_escaped(name)}={_escaped(value)}"
         attrs += f' data-core-metadata="{value}" data-dist-info-metadata="{value}"'
     elif f.core_metadata is True:
         attrs += ' data-core-metadata="true" data-dist-info-metadata="true"'
-    return f"    <a {attrs}>{escape(f.filename)}</a><br>\n"
+    return f"    <a {attrs}>{_escaped(f.filename)}</a><br>\n"
 
 
 def _file_json(f: PageFile, url: str) -> dict:
@@ -174,7 +190,7 @@ def _file_json(f: PageFile, url: str) -> dict:
     if f.size is not None:
         entry["size"] = f.size
     if f.upload_time:
-        entry["upload-time"] = format_time(f.upload_datetime)  # type: ignore[arg-type]
+        entry["upload-time"] = _upload_time(f)
     return entry
 
 
