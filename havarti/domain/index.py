@@ -37,6 +37,7 @@ from havarti.domain.pages import (
 from havarti.domain.ports import (
     AuditStore,
     FileStore,
+    JobQueue,
     LeaseStore,
     ProjectStore,
     StatsStore,
@@ -52,7 +53,6 @@ from havarti.errors import (
     UpstreamError,
     UpstreamNotFound,
 )
-from havarti.jobs.base import JobRunner
 from havarti.records import AuditEntry, PageFile, UploadedFile
 from havarti.storage import Digests, HashingReader, Storage, StorageError, metadata_key
 from havarti.storage.base import LocalPath
@@ -157,7 +157,7 @@ class PackageIndex:
     """The package index: project pages, files and uploads, for every front end."""
 
     def __init__(self, settings: Settings, stores: Stores, storage: Storage,
-                 upstream: UpstreamClient, jobs: JobRunner | None = None) -> None:
+                 upstream: UpstreamClient, jobs: JobQueue | None = None) -> None:
         self.settings = settings
         self._close_stores = stores.close
         self.projects = stores.projects

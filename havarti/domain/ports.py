@@ -239,3 +239,19 @@ class LeaseStore(Protocol):
     def extend(self, key: str, holder: str, expires: datetime) -> None:
         """Move the expiry of ``holder``'s lease ``key``."""
         ...
+
+
+class JobQueue(Protocol):
+    """Background jobs (havarti.jobs: Celery through Redis, or threads in this process)."""
+
+    def enqueue(self, name: str, **kwargs: Any) -> bool:
+        """Queue job ``name``; False when it could not be queued (the broker is down)."""
+        ...
+
+    def failure(self, name: str, **kwargs: Any) -> str | None:
+        """Why the last run of this job failed for good, or None."""
+        ...
+
+    def pending(self) -> int:
+        """Jobs queued or running; -1 when unknown."""
+        ...
