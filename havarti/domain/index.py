@@ -135,6 +135,8 @@ class RedirectFile:
 
 @dataclass(frozen=True)
 class MetadataFile:
+    """A distribution's core metadata file (PEP 658), verified."""
+
     filename: str
     data: bytes
 

@@ -141,8 +141,11 @@ class Mirror:
     def __init__(self, pages: UpstreamPageStore, upstream: UpstreamClient, index_ttl: int,
                  revalidate_wait: float = 2.0, not_found_ttl: float = 10.0,
                  cache_bytes: int = 32 * 2**20,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 joined: Callable[[str], None] | None = None) -> None:
         self.pages = pages
+        #: Told the project's name when a request joins a check already running for it.
+        self._joined = joined
         self.upstream = upstream
         self.index_ttl = index_ttl
         self.revalidate_wait = revalidate_wait
@@ -178,6 +181,10 @@ class Mirror:
             return current.marked_stale(  # type: ignore[union-attr]
                 "upstream is slow; serving the stored page while it is checked")
 
+    def known(self, name: str) -> UpstreamState | None:
+        """What this process holds in memory of ``name``'s page, asking no one."""
+        return self._states.get(name)
+
     def _fresh(self, state: UpstreamState, now: float) -> bool:
         return not state.stale and self.index_ttl > 0 and now - state.checked_at < self.index_ttl
 
@@ -185,10 +192,13 @@ class Mirror:
         """The check running for ``name``, or a new one: concurrent requests share it."""
         with self._guard:
             check = self._checks.get(name)
-            if check is not None:
-                return check
-            check = self._executor().submit(self._revalidate, name)
-            self._checks[name] = check
+            joined = check is not None
+            if check is None:
+                check = self._checks[name] = self._executor().submit(self._revalidate, name)
+        if joined:
+            if self._joined is not None:
+                self._joined(name)
+            return check
         # Outside the guard: a check already done runs its callback right here.
         check.add_done_callback(lambda done: self._finished(name, done))
         return check

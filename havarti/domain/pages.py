@@ -39,10 +39,8 @@ class PagePart:
     def __init__(self, html: str, json_entries: str, versions: tuple[str, ...], count: int,
                  files: tuple[PageFile, ...] | None = None,
                  load: Callable[[], tuple[PageFile, ...]] | None = None) -> None:
-        #: One ``<a>`` line per file.
-        self.html = html
-        #: The files' JSON objects, comma-separated (no brackets).
-        self.json = json_entries
+        #: One ``<a>`` line per file, and the files' JSON objects comma-separated (no brackets).
+        self.html, self.json = html, json_entries
         self.versions = versions
         self.count = count
         self._files = files
