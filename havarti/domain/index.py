@@ -88,9 +88,10 @@ class RenderedPage:
         """The JSON (or HTML) bytes gzip-compressed, once per page: the same bytes every time."""
         found = self._compressed.get(json)
         if found is None:
-            # mtime=0: the bytes, and so their ETag, depend on the page alone.
+            # mtime=0: the bytes, and so their ETag, depend on the page alone. Level 1: a
+            # page's repetitive entries shrink almost as well as at 6, at a quarter of the CPU.
             found = self._compressed[json] = gzip.compress(self.json if json else self.html,
-                                                           compresslevel=6, mtime=0)
+                                                           compresslevel=1, mtime=0)
         return found
 
     @classmethod
