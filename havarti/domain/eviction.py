@@ -28,6 +28,8 @@ LEASE_SECONDS = 60
 
 @dataclass
 class Evicted:
+    """A file an eviction pass removed (or would remove)."""
+
     filename: str
     size: int
     last_served: datetime | None
@@ -46,9 +48,11 @@ class EvictionReport:
 
     @property
     def evicted_bytes(self) -> int:
+        """Bytes of the files evicted."""
         return sum(e.size for e in self.evicted)
 
     def summary(self) -> str:
+        """The report in one line, for the CLI and the job's result."""
         verb = "would evict" if self.dry_run else "evicted"
         left = self.cached_bytes - self.evicted_bytes
         line = (f"{verb} {len(self.evicted)} of {self.cached_files} cached files "
@@ -60,6 +64,7 @@ class EvictionReport:
 
 
 def human(size: int) -> str:
+    """``size`` bytes in decimal units (kB, MB, ...)."""
     value = float(size)
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if value < 1000 or unit == "TB":

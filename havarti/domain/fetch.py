@@ -53,6 +53,8 @@ MAX_FILE_SIZE = 5 * 10**9
 
 @dataclass
 class Download:
+    """One file's download in this process, shared by every client reading it."""
+
     project: str
     file: PageFile
     spool: Path

@@ -82,6 +82,7 @@ class RenderedPage:
 
     @property
     def stale(self) -> bool:
+        """Whether the page is served without upstream's confirmation."""
         return self.stale_reason is not None
 
     def gzipped(self, json: bool) -> bytes:
@@ -96,6 +97,7 @@ class RenderedPage:
 
     @classmethod
     def of(cls, page: ProjectPage) -> RenderedPage:
+        """``page`` rendered to bytes in both formats, with their ETags."""
         html, json = render_html(page), render_json(page)
         return cls(page, html, json, _etag(html), _etag(json))
 

@@ -91,15 +91,18 @@ class UpstreamState:
 
     @property
     def token(self) -> str:
+        """What identifies this page's content: its digest."""
         return self.digest
 
     @property
     def stale(self) -> bool:
+        """Whether the page is served without upstream's confirmation."""
         return self.stale_reason is not None
 
     @cached_property
     def files(self) -> tuple[PageFile, ...]:
         # Read and parsed on first use: a page served from its stored rendering never needs them.
+        """The page's files, parsed or read from the stored page on first use."""
         if self.parsed is not None:
             return self.parsed
         return tuple(load_files(self.stored.data())) if self.stored else ()
@@ -109,6 +112,7 @@ class UpstreamState:
         return {f.filename: f for f in self.files}
 
     def file(self, filename: str) -> PageFile | None:
+        """The page's file named ``filename``, or None."""
         return self._by_filename.get(filename)
 
     @cached_property
@@ -134,6 +138,7 @@ class UpstreamState:
                             last_modified=last_modified)
 
     def marked_stale(self, reason: str) -> UpstreamState:
+        """A copy served without upstream's confirmation, saying why."""
         return self._evolve(stale_reason=reason)
 
 
@@ -319,6 +324,7 @@ class Mirror:
         self._writer().submit(self.pages.forget, name)
 
     def close(self) -> None:
+        """Stop this process's threads; pages already answered are still stored."""
         if self._pool is not None and self._pool_pid == os.getpid():
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._write_pool is not None and self._write_pool_pid == os.getpid():
