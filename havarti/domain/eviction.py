@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from havarti.domain.coordination import Leases, file_lease
-from havarti.domain.ports import FileStore
+from havarti.domain.ports import EvictableFiles
 from havarti.storage import Storage, StorageError
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def human(size: int) -> str:
     return f"{size} B"
 
 
-def evict(files: FileStore, leases: Leases, storage: Storage, max_size: int,
+def evict(files: EvictableFiles, leases: Leases, storage: Storage, max_size: int,
           dry_run: bool = False) -> EvictionReport:
     """Evict least recently served cached files until they occupy at most ``max_size`` bytes."""
     count, total = files.cached_usage()
@@ -97,7 +97,7 @@ def evict(files: FileStore, leases: Leases, storage: Storage, max_size: int,
     return report
 
 
-def _evict_one(files: FileStore, leases: Leases, storage: Storage, file_id: int, filename: str,
+def _evict_one(files: EvictableFiles, leases: Leases, storage: Storage, file_id: int, filename: str,
                key: str, last_served: datetime | None) -> bool:
     with leases.held(file_lease(filename), LEASE_SECONDS) as mine:
         # Only if nobody served it since we looked: a file just served is not least recent.
