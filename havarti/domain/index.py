@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from havarti.cache import BoundedCache
 from havarti.config import Settings
@@ -128,16 +129,14 @@ class StreamingFile:
     chunks: Iterator[bytes]
 
 
-@dataclass(frozen=True)
-class RedirectFile:
+class RedirectFile(NamedTuple):
     """FILE_MISS=redirect: send the client upstream; a job caches the file."""
 
     filename: str
     url: str
 
 
-@dataclass(frozen=True)
-class MetadataFile:
+class MetadataFile(NamedTuple):
     """A distribution's core metadata file (PEP 658), verified."""
 
     filename: str
