@@ -39,10 +39,8 @@ class PagePart:
     def __init__(self, html: str, json_entries: str, versions: tuple[str, ...], count: int,
                  files: tuple[PageFile, ...] | None = None,
                  load: Callable[[], tuple[PageFile, ...]] | None = None) -> None:
-        #: One ``<a>`` line per file.
-        self.html = html
-        #: The files' JSON objects, comma-separated (no brackets).
-        self.json = json_entries
+        #: One ``<a>`` line per file, and the files' JSON objects comma-separated (no brackets).
+        self.html, self.json = html, json_entries
         self.versions = versions
         self.count = count
         self._files = files
@@ -50,6 +48,7 @@ class PagePart:
 
     @cached_property
     def files(self) -> tuple[PageFile, ...]:
+        """The part's files (read on first use when the part was stored)."""
         if self._files is not None:
             return self._files
         return self._load() if self._load is not None else ()
@@ -61,6 +60,7 @@ class PagePart:
 
     @classmethod
     def loads(cls, data: str, load: Callable[[], tuple[PageFile, ...]]) -> PagePart:
+        """A part stored by :meth:`dumps`; its files come from ``load`` when asked."""
         stored = json.loads(data)
         return cls(stored["html"], stored["json"], tuple(stored["versions"]), stored["count"],
                    load=load)
@@ -87,6 +87,8 @@ def render_part(project: str, files: Iterable[PageFile],
 
 @dataclass
 class ProjectPage:
+    """A project page as data: its parts, rendered once each."""
+
     name: str
     parts: tuple[PagePart, ...] = ()
     #: Upstream could not be reached; the page is the last one stored.
@@ -99,16 +101,19 @@ class ProjectPage:
 
     @property
     def files(self) -> list[PageFile]:
+        """Every file of the page."""
         return [f for part in self.parts for f in part.files]
 
     @property
     def versions(self) -> list[str]:
+        """Every version of the page, sorted (PEP 700)."""
         if len(self.parts) == 1:
             return list(self.parts[0].versions)
         return sort_versions({v for part in self.parts for v in part.versions})
 
 
 def file_url(project: str, filename: str, relative_to_page: bool = True) -> str:
+    """Havarti's URL of a file: relative to the project page, or from the root."""
     path = f"files/{quote(project)}/{quote(filename)}"
     return f"../../{path}" if relative_to_page else f"/{path}"
 
@@ -124,6 +129,7 @@ def _version_key(v: str) -> tuple[int, Version | str]:
 
 
 def sort_versions(versions: set[str] | list[str]) -> list[str]:
+    """``versions`` without repeats, in PEP 440 order (unparsable ones first)."""
     return sorted(set(versions), key=_version_key)
 
 
@@ -195,6 +201,7 @@ def _file_json(f: PageFile, url: str) -> dict:
 
 
 def render_html(page: ProjectPage) -> bytes:
+    """The PEP 503 HTML page."""
     head = (
         "<!DOCTYPE html>\n<html>\n  <head>\n"
         f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
@@ -205,12 +212,14 @@ def render_html(page: ProjectPage) -> bytes:
 
 
 def render_json(page: ProjectPage) -> bytes:
+    """The PEP 691 JSON page."""
     files = ",".join(part.json for part in page.parts if part.json)
     return (f'{{"meta":{{"api-version":"{API_VERSION}"}},"name":{json.dumps(page.name)},'
             f'"files":[{files}],"versions":{json.dumps(page.versions)}}}').encode()
 
 
 def render_index_html(names: list[str]) -> bytes:
+    """The /simple/ root page in HTML."""
     body = "\n".join(f'    <a href="{escape(quote(n))}/">{escape(n)}</a><br>' for n in names)
     return (
         "<!DOCTYPE html>\n<html>\n  <head>\n"
@@ -221,6 +230,7 @@ def render_index_html(names: list[str]) -> bytes:
 
 
 def render_index_json(names: list[str]) -> bytes:
+    """The /simple/ root page in PEP 691 JSON."""
     return json.dumps({"meta": {"api-version": API_VERSION},
                        "projects": [{"name": n} for n in names]},
                       separators=(",", ":")).encode()
