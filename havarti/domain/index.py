@@ -47,6 +47,7 @@ from havarti.domain.ports import (
     UpstreamPageStore,
 )
 from havarti.domain.stats import CACHE_HIT, UPSTREAM, StatsRecorder
+from havarti.domain.text import is_project_name
 from havarti.domain.uploads import Upload, accept_upload
 from havarti.domain.visibility import Visibility
 from havarti.errors import (
@@ -485,7 +486,8 @@ class PackageIndex:
         """Validate and store an upload (see uploads.accept_upload); warn when it starts
         shadowing upstream."""
         canonical = normalized(upload.name)
-        before = self.projects.page_row(canonical)
+        # Only a name a database can hold is looked up; accept_upload refuses any other.
+        before = self.projects.page_row(canonical) if is_project_name(upload.name) else None
         stored = accept_upload(self.files, self.storage, upload, self.settings.max_upload_size)
         warning = None
         if before is None or not before.private:
