@@ -28,7 +28,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,8 +86,12 @@ class Fetcher:
     """Runs at most one download per file in this process; clients share it."""
 
     def __init__(self, db: Database, storage: Storage, upstream: UpstreamClient,
-                 spool_dir: Path, max_file_size: int = MAX_FILE_SIZE) -> None:
+                 spool_dir: Path, max_file_size: int = MAX_FILE_SIZE,
+                 on_fetched: Callable[[str, int], None] | None = None) -> None:
         self.db = db
+        #: Told (project, bytes) of every file fetched from upstream and stored, whoever
+        #: asked for it: a client, a background download, prefetch (the stats page counts it).
+        self.on_fetched = on_fetched
         self.storage = storage
         self.upstream = upstream
         self.spool_dir = spool_dir
@@ -250,6 +254,8 @@ class Fetcher:
         row = self._record(download.project, file, key, hasher)
         log.info("fetched project=%s file=%s bytes=%d seconds=%.3f", download.project,
                  file.filename, hasher.size, time.monotonic() - started)
+        if self.on_fetched is not None:
+            self.on_fetched(download.project, hasher.size)
         with download.cond:
             download.row = row
             download.state = "done"

@@ -36,6 +36,7 @@ from havarti.domain.pages import (
     render_part,
     render_upstream_part,
 )
+from havarti.domain.stats import FETCHED, StatsRecorder
 from havarti.domain.uploads import Upload, accept_upload
 from havarti.errors import (
     InvalidUpload,
@@ -133,8 +134,12 @@ class PackageIndex:
         # The budget split: rendered pages are served most; states hold parsed files.
         self.mirror = Mirror(db, upstream, settings.index_ttl, settings.revalidate_wait,
                              settings.not_found_ttl, cache_bytes // 2)
+        #: Download counts of this process, batched into daily_stats (the stats page).
+        self.stats = StatsRecorder(db)
         self.fetcher = Fetcher(db, storage, upstream, Path(settings.package_cache) / "spool",
-                               settings.max_file_size)
+                               settings.max_file_size,
+                               on_fetched=lambda project, size: self.stats.record(
+                                   project, FETCHED, size))
         self.jobs = jobs
         #: Keyed by what the page is made of: the private files' serial, the upstream digest.
         self._pages: BoundedCache[tuple, RenderedPage] = BoundedCache(

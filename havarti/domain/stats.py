@@ -23,8 +23,14 @@ from havarti.db.models import ORIGIN_UPLOADED, Event, File
 
 log = logging.getLogger(__name__)
 
+#: Kinds of count. A file request served from storage, or not (a miss: streamed along its
+#: download, or redirected upstream); and a file fetched from upstream into storage, by
+#: whoever asked: a client's miss, a background download, prefetch, a downloader worker.
 CACHE_HIT = "cache_hit"
 UPSTREAM = "upstream"
+FETCHED = "fetched"
+#: The kinds that are client requests (the hit ratio, the top projects).
+REQUESTS = (CACHE_HIT, UPSTREAM)
 FLUSH_SECONDS = 2.0
 
 
@@ -40,7 +46,7 @@ class StatsRecorder:
         self._pid = 0
 
     def record(self, project: str, kind: str, size: int) -> None:
-        """Count one request of ``kind`` (cache_hit or upstream) for ``size`` bytes."""
+        """Count one ``kind`` (CACHE_HIT, UPSTREAM or FETCHED) of ``size`` bytes."""
         day = datetime.now(UTC).date().isoformat()
         with self._guard:
             entry = self._pending[(day, project, kind)]
@@ -99,10 +105,14 @@ class StatsRecorder:
 @dataclass(frozen=True)
 class Day:
     day: date
+    #: Requests served from storage.
     cache_hits: int = 0
+    #: Files fetched from upstream into storage (whoever asked).
     upstream: int = 0
     bytes_saved: int = 0
     bytes_upstream: int = 0
+    #: Requests not served from storage (streamed along a download, or redirected).
+    misses: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,8 +147,13 @@ class Overview:
         return sum(d.bytes_saved for d in self.days)
 
     @property
+    def misses(self) -> int:
+        return sum(d.misses for d in self.days)
+
+    @property
     def hit_ratio(self) -> float | None:
-        total = self.cache_hits + self.upstream
+        """Of the file requests, the share served from storage."""
+        total = self.cache_hits + self.misses
         return self.cache_hits / total if total else None
 
 
@@ -151,10 +166,12 @@ def overview(db: Database, days: int = 30, top: int = 10, today: date | None = N
             select(Event.day, Event.kind, func.sum(Event.count), func.sum(Event.bytes))
             .where(Event.day >= first.isoformat()).group_by(Event.day, Event.kind)).all()
         hits = func.sum(Event.count).filter(Event.kind == CACHE_HIT)
+        requests = func.sum(Event.count)
         tops = session.execute(
-            select(Event.project, func.sum(Event.count), hits, func.sum(Event.bytes))
-            .where(Event.day >= first.isoformat()).group_by(Event.project)
-            .order_by(func.sum(Event.count).desc(), Event.project).limit(top)).all()
+            select(Event.project, requests, hits, func.sum(Event.bytes))
+            .where(Event.day >= first.isoformat(), Event.kind.in_(REQUESTS))
+            .group_by(Event.project)
+            .order_by(requests.desc(), Event.project).limit(top)).all()
         storage = session.execute(
             select(File.origin, func.count(), func.coalesce(func.sum(File.size), 0))
             .where(File.stored.is_(True)).group_by(File.origin)).all()
@@ -165,8 +182,9 @@ def overview(db: Database, days: int = 30, top: int = 10, today: date | None = N
     for offset in range(days):
         day = first + timedelta(days=offset)
         kinds = totals.get(day.isoformat(), {})
-        hit, up = kinds.get(CACHE_HIT, (0, 0)), kinds.get(UPSTREAM, (0, 0))
-        series.append(Day(day, hit[0], up[0], hit[1], up[1]))
+        hit, fetched = kinds.get(CACHE_HIT, (0, 0)), kinds.get(FETCHED, (0, 0))
+        series.append(Day(day, hit[0], fetched[0], hit[1], fetched[1],
+                          misses=kinds.get(UPSTREAM, (0, 0))[0]))
     by_origin = {True: (0, 0), False: (0, 0)}
     for origin, n, size in storage:
         files, total = by_origin[origin == ORIGIN_UPLOADED]

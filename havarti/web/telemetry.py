@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
-from flask import Blueprint, Flask, current_app, g, request
+from flask import Blueprint, Flask, g, request
 from werkzeug.wrappers import Response
 
 from havarti import metrics as prom
@@ -18,8 +17,6 @@ from havarti.web import context
 log = logging.getLogger("havarti.access")
 
 bp = Blueprint("telemetry", __name__)
-
-_recorder_guard = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
@@ -54,16 +51,9 @@ def metrics_endpoint() -> Response:
     return Response(body, content_type=content_type)
 
 
-def stats_recorder(create: bool = True) -> StatsRecorder | None:
-    """This process's recorder (built anew after a fork, with the process's own database)."""
-    db = context.index().db
-    recorder: StatsRecorder | None = current_app.extensions.get("havarti_stats")
-    if (recorder is None or recorder.db is not db) and create:
-        with _recorder_guard:
-            recorder = current_app.extensions.get("havarti_stats")
-            if recorder is None or recorder.db is not db:
-                recorder = current_app.extensions["havarti_stats"] = StatsRecorder(db)
-    return recorder if recorder is not None and recorder.db is db else None
+def stats_recorder() -> StatsRecorder:
+    """This process's download counters (the PackageIndex's: rebuilt after a fork)."""
+    return context.index().stats
 
 
 def observe_download(project: str, source: StoredFile | StreamingFile | RedirectFile) -> None:
@@ -74,9 +64,7 @@ def observe_download(project: str, source: StoredFile | StreamingFile | Redirect
     m = prom.metrics()
     m.file_requests.labels("hit" if hit else "miss").inc()
     m.file_bytes.labels("cache" if hit else "upstream").inc(size)
-    recorder = stats_recorder()
-    assert recorder is not None
-    recorder.record(normalized(project), CACHE_HIT if hit else UPSTREAM, size)
+    stats_recorder().record(normalized(project), CACHE_HIT if hit else UPSTREAM, size)
 
 
 def count_storage_error() -> None:

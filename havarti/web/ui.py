@@ -6,6 +6,7 @@ strict Content-Security-Policy backs up the description sanitiser.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -14,12 +15,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from havarti.cache import BoundedCache
 from havarti.db import unless_full
 from havarti.domain import browse, stats
+from havarti.domain.client_config import ClientConfig
 from havarti.domain.distributions import normalized, same_version
 from havarti.domain.index import RenderedPage
 from havarti.domain.text import is_version
@@ -65,7 +67,9 @@ def descriptions() -> browse.DescriptionCache:
 
 @bp.after_app_request
 def security_headers(response: Response) -> Response:
-    if response.mimetype == "text/html" and request.blueprint in ("ui", "manage"):
+    # The UI's pages, and error pages in its layout whichever blueprint answered.
+    if response.mimetype == "text/html" and (request.blueprint in ("ui", "manage")
+                                             or response.status_code >= 400):
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -82,13 +86,17 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
+@bp.app_template_filter("words")
+def words(text: str) -> Markup:
+    """Command text for a ``<pre>``: each word in a span that never breaks inside, so a
+    line wraps between words ("-u havarti", a project name) and copies as written."""
+    return Markup(re.sub(r"\S+", lambda m: f'<span class="w">{m.group()}</span>',
+                         str(escape(text))))
+
+
 @bp.app_template_filter("thousands")
 def thousands(value: int) -> str:
     return f"{value:,}"
-
-
-def _error_page(status: int, message: str) -> tuple[str, int]:
-    return render_template("error.html", status=status, message=" ".join(message.split())), status
 
 
 #: Highest ``page`` asked for by number (a bigger one would overflow the database's integers).
@@ -106,7 +114,7 @@ def _page_number() -> int | Response:
 @bp.get("/")
 def home() -> str:
     db = context.index().db
-    return render_template("home.html", base=context.base_url(),
+    return render_template("home.html", clients=ClientConfig(context.base_url()),
                            overview=_recent("overview", lambda: stats.overview(db)),
                            counts=_recent("counts", lambda: browse.project_counts(db)),
                            passcode_set=bool(context.settings().passcode))
@@ -143,7 +151,7 @@ def project(name: str) -> Response | tuple[str, int] | str:
     try:
         rendered = index.project_page(canonical)
     except HavartiError as exc:
-        return _error_page(status_for(exc), str(exc))
+        return one_line(status_for(exc), str(exc))
     row, description = descriptions().get(index.db, canonical)
     private = bool(row and row.private)
     cached = browse.cached_filenames(index.db, canonical) if not private else frozenset()
@@ -154,13 +162,13 @@ def project(name: str) -> Response | tuple[str, int] | str:
             return one_line(400, f"{version[:80]!r} is not a valid version")
         found = listing.page_of(version)
         if found is None:
-            return _error_page(404, f"{canonical} has no version {version[:80]!r}")
+            return one_line(404, f"{canonical} has no version {version[:80]!r}")
         number = found
     if number > listing.pages:
-        return _error_page(404, f"no page {number}: {canonical} has {listing.pages} "
+        return one_line(404, f"no page {number}: {canonical} has {listing.pages} "
                                 f"page{'s' if listing.pages != 1 else ''} of versions")
     part = _listing_page(rendered.json_etag, cached, listing, number)
-    page = render_template("project.html", base=context.base_url(), name=canonical,
+    page = render_template("project.html", clients=ClientConfig(context.base_url()), name=canonical,
                            display_name=row.display_name if row else canonical, private=private,
                            description=description, stale=rendered.stale, listing=listing,
                            part=part, listing_html=Markup(LISTING_MARK))
@@ -246,10 +254,10 @@ def file_page(name: str, filename: str) -> Response | tuple[str, int] | str:
     try:
         rendered = context.index().project_page(canonical)
     except HavartiError as exc:
-        return _error_page(status_for(exc), str(exc))
+        return one_line(status_for(exc), str(exc))
     found = next((f for f in rendered.page.files if f.filename == filename), None)
     if found is None:
-        return _error_page(404, f"no file {filename!r} in project {canonical!r}")
+        return one_line(404, f"no file {filename!r} in project {canonical!r}")
     from havarti.domain.manage import audit_log
 
     history = [entry for entry in audit_log(context.index().db, canonical)
@@ -260,13 +268,11 @@ def file_page(name: str, filename: str) -> Response | tuple[str, int] | str:
 @bp.get("/stats/")
 def stats_page() -> str:
     index = context.index()
-    recorder = telemetry.stats_recorder(create=False)
     # This worker's latest counts, so a page right after a download shows it (kept for
     # later when the disk is full).
     flushed = 0
-    if recorder is not None:
-        with unless_full("download counts"):
-            flushed = recorder.flush()
+    with unless_full("download counts"):
+        flushed = telemetry.stats_recorder().flush()
     overview = _recent("overview", lambda: stats.overview(index.db), fresh=flushed > 0)
     return render_template("stats.html", overview=overview,
                            requests_chart=charts.requests_chart(overview.days),
