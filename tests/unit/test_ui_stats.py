@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -202,3 +203,41 @@ def test_an_unusable_metrics_folder_falls_back_safely(tmp_path, metrics_folders_
     chosen, value_class = choose_metrics_folder(tmp_path, {}, before=nowhere)
     assert (chosen, value_class) == ("None", "MutexValue")
     assert os.path.isfile(blocked)
+
+
+def test_prefetched_and_background_downloads_count_as_fetched_from_upstream(web, upstream):
+    # What `havarti prefetch` and a downloader worker run: the cache_file job, no client.
+    wheel = dists.wheel("gruyere", "1.0")
+    upstream.publish("gruyere", wheel, "1.0")
+    web.index.cache_file("gruyere", wheel.filename)
+    page = web.client.get("/stats/").get_data(as_text=True)
+    assert re.search(r'id="total-upstream">1<', page)
+    assert re.search(r'id="total-hits">0<', page)
+    overview = stats.overview(web.index.db)
+    assert overview.upstream == 1 and overview.days[-1].bytes_upstream == len(wheel.data)
+    # Not a request: the hit ratio and the top projects count requests only.
+    assert overview.hit_ratio is None and overview.top == []
+    home = web.client.get("/").get_data(as_text=True)
+    assert re.search(r"Fetched from upstream \(30 days\)</dt><dd>1<", home)
+    # Served afterwards from storage: one hit, still one file fetched.
+    web.download(f"/files/gruyere/{wheel.filename}")
+    web.client.get("/stats/")
+    overview = stats.overview(web.index.db)
+    assert (overview.cache_hits, overview.upstream, overview.hit_ratio) == (1, 1, 1.0)
+
+
+def test_redirected_miss_is_one_request_and_one_fetch(tmp_path, upstream):
+    web = make_webapp(tmp_path / "data", upstream.url, FILE_MISS="redirect")
+    wheel = dists.wheel("raclette", "1.0")
+    upstream.publish("raclette", wheel, "1.0")
+    response = web.client.get(f"/files/raclette/{wheel.filename}")
+    assert response.status_code == 302
+    # The background download (in-process here; a worker's with REDIS_URI) stores it.
+    deadline = time.monotonic() + 10
+    while web.index.jobs.pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert web.index.jobs.pending() == 0 and web.index.fetcher.wait(10)
+    web.client.get("/stats/")
+    overview = stats.overview(web.index.db)
+    assert (overview.cache_hits, overview.misses, overview.upstream) == (0, 1, 1)
+    assert overview.top[0].project == "raclette" and overview.top[0].requests == 1
