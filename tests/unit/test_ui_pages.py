@@ -230,3 +230,21 @@ def test_project_page_with_few_versions_has_no_pager(web):
     page = web.client.get("/projects/wheel-of-cheese/").get_data(as_text=True)
     assert len(re.findall(r'<tbody class="release"', page)) == 50
     assert 'aria-label="Pages of versions"' not in page and "Versions 1–50" not in page
+
+
+def test_a_500_is_the_site_layout_for_a_browser_and_one_plain_line_for_tools(web):
+    def broken() -> str:
+        raise RuntimeError("a bug")
+
+    web.app.add_url_rule("/broken-for-test", "broken", broken)
+    web.app.config["PROPAGATE_EXCEPTIONS"] = False
+    page = web.client.get("/broken-for-test", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status_code == 500 and page.mimetype == "text/html"
+    assert "<h1>Something went wrong</h1>" in page.get_data(as_text=True)
+    assert 'aria-label="Main"' in page.get_data(as_text=True)
+    for accept in ("*/*", "text/plain", "text/plain, text/html"):
+        plain = web.client.get("/broken-for-test", headers={"Accept": accept})
+        assert plain.status_code == 500 and plain.mimetype == "text/plain", accept
+        line = plain.get_data(as_text=True)
+        assert len(line.splitlines()) == 1 and plain.status == f"500 {line.strip()}"
+    assert "a bug" not in page.get_data(as_text=True)  # no internals shown
