@@ -72,7 +72,7 @@ def check_upstream(settings: Settings) -> str:
 
     started = time.monotonic()
     timeout = min(settings.upstream_timeout, UPSTREAM_PROBE_TIMEOUT)
-    response = httpx.head(settings.fallback, timeout=timeout)
+    response = httpx.head(settings.primary_upstream, timeout=timeout)
     # 501: a server without HEAD is still up.
     if response.status_code >= 500 and response.status_code != 501:
         raise RuntimeError(f"answered {response.status_code}")
@@ -121,7 +121,7 @@ def unreachable_at_start(settings: Settings,
     longer than that; nothing here stops Havarti from serving. A connection is all that
     is asked for (a slow answer from a distant upstream is not a fault).
     """
-    probes = {"FALLBACK": (settings.fallback, 80, "pages and files not stored yet fail "
+    probes = {"FALLBACK": (settings.primary_upstream, 80, "pages and files not stored yet fail "
                            "until it answers; stored ones are served")}
     if settings.redis_uri:
         probes["REDIS_URI"] = (settings.redis_uri, 6379, "downloads run in the web processes "

@@ -9,15 +9,12 @@ from flask import Blueprint, Flask, g, request
 from werkzeug.wrappers import Response
 
 from havarti import metrics as prom
-from havarti.domain.distributions import normalized
 from havarti.domain.index import RedirectFile, StoredFile, StreamingFile
-from havarti.domain.stats import CACHE_HIT, UPSTREAM, StatsRecorder
 from havarti.web import context
 
 log = logging.getLogger("havarti.access")
 
 bp = Blueprint("telemetry", __name__)
-
 
 def init_app(app: Flask) -> None:
     """Time and count every request (the timer starts before any other check)."""
@@ -51,11 +48,6 @@ def metrics_endpoint() -> Response:
     return Response(body, content_type=content_type)
 
 
-def stats_recorder() -> StatsRecorder:
-    """This process's download counters (the PackageIndex's: rebuilt after a fork)."""
-    return context.index().stats
-
-
 def observe_download(project: str, source: StoredFile | StreamingFile | RedirectFile) -> None:
     """Count a file request: served from Havarti's storage (hit) or from upstream (miss)."""
     hit = isinstance(source, StoredFile)
@@ -64,7 +56,7 @@ def observe_download(project: str, source: StoredFile | StreamingFile | Redirect
     m = prom.metrics()
     m.file_requests.labels("hit" if hit else "miss").inc()
     m.file_bytes.labels("cache" if hit else "upstream").inc(size)
-    stats_recorder().record(normalized(project), CACHE_HIT if hit else UPSTREAM, size)
+    context.index().count_download(project, hit, size)
 
 
 def count_storage_error() -> None:
