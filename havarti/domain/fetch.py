@@ -53,6 +53,8 @@ MAX_FILE_SIZE = 5 * 10**9
 
 @dataclass
 class Download:
+    """One file's download in this process, shared by every client reading it."""
+
     project: str
     file: PageFile
     spool: Path
@@ -80,13 +82,11 @@ class Fetcher:
                  upstream: UpstreamClient, spool_dir: Path,
                  max_file_size: int = MAX_FILE_SIZE,
                  on_fetched: Callable[[str, int], None] | None = None) -> None:
-        self.files = files
+        self.files, self.leases = files, leases
+        self.storage, self.upstream = storage, upstream
         #: Told (project, bytes) of every file fetched from upstream and stored, whoever
         #: asked for it: a client, a background download, prefetch (the stats page counts it).
         self.on_fetched = on_fetched
-        self.leases = leases
-        self.storage = storage
-        self.upstream = upstream
         self.spool_dir = spool_dir
         self.max_file_size = max_file_size
         self._downloads: dict[str, Download] = {}

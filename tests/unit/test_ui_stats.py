@@ -234,10 +234,12 @@ def test_redirected_miss_is_one_request_and_one_fetch(tmp_path, upstream):
     response = web.client.get(f"/files/raclette/{wheel.filename}")
     assert response.status_code == 302
     # The background download (in-process here; a worker's with REDIS_URI) stores it.
+    jobs = web.index.jobs
+    assert jobs is not None
     deadline = time.monotonic() + 10
-    while web.index.jobs.pending() and time.monotonic() < deadline:
+    while jobs.pending() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert web.index.jobs.pending() == 0 and web.index.fetcher.wait(10)
+    assert jobs.pending() == 0 and web.index.fetcher.wait(10)
     web.client.get("/stats/")
     overview = stats.overview(DailyCounts(web.db))
     assert (overview.cache_hits, overview.misses, overview.upstream) == (0, 1, 1)
