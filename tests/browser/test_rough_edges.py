@@ -167,6 +167,8 @@ def test_stats_count_background_downloads_as_fetched_from_upstream(
     assert page.locator("#total-upstream").inner_text() == "1"
     assert page.locator("#total-hits").inner_text() == "0"
     assert page.get_by_text("Fetched from upstream", exact=True).is_visible()
+    # The request itself counts once, as a request not served from storage.
+    assert page.locator("table.top tbody tr").all_inner_texts() == ["brie\t1\t0\t0 bytes"]
     screens(page, "stats-fetched")
     page.goto(server.url + "/")
     assert page.locator(".figures").get_by_text("Fetched from upstream (30 days)").is_visible()

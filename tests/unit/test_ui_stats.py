@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from datetime import date, timedelta
 
 import pytest
@@ -225,22 +224,3 @@ def test_prefetched_and_background_downloads_count_as_fetched_from_upstream(web,
     web.client.get("/stats/")
     overview = stats.overview(DailyCounts(web.db))
     assert (overview.cache_hits, overview.upstream, overview.hit_ratio) == (1, 1, 1.0)
-
-
-def test_redirected_miss_is_one_request_and_one_fetch(tmp_path, upstream):
-    web = make_webapp(tmp_path / "data", upstream.url, FILE_MISS="redirect")
-    wheel = dists.wheel("raclette", "1.0")
-    upstream.publish("raclette", wheel, "1.0")
-    response = web.client.get(f"/files/raclette/{wheel.filename}")
-    assert response.status_code == 302
-    # The background download (in-process here; a worker's with REDIS_URI) stores it.
-    jobs = web.index.jobs
-    assert jobs is not None
-    deadline = time.monotonic() + 10
-    while jobs.pending() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert jobs.pending() == 0 and web.index.fetcher.wait(10)
-    web.client.get("/stats/")
-    overview = stats.overview(DailyCounts(web.db))
-    assert (overview.cache_hits, overview.misses, overview.upstream) == (0, 1, 1)
-    assert overview.top[0].project == "raclette" and overview.top[0].requests == 1
