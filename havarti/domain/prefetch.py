@@ -1,17 +1,24 @@
 """Prefetch: warm the cache with the files a requirements file (or pylock.toml) needs.
 
 Three steps, each a plain function the CLI calls: read the requirements, plan
-which files match (newest version the specifier allows, wheels whose tags fit
-the target Pythons and platforms, the sdist when no wheel fits), then queue one
-``cache_file`` job per file and watch the database until each is stored or its
-job failed.
+which files an install needs, then queue one ``cache_file`` job per file and
+watch the database until each is stored or its job failed.
+
+Planning resolves the requirements and everything they depend on, for each
+target Python and platform, with a real resolver (uv, asked through Havarti's
+own index so the pages are stored too: :mod:`havarti.resolver`); with
+``--no-deps`` (a lock file lists everything already) each requirement is taken
+alone, at the newest version it allows. For each pinned version the files are
+those pip would install on the target (:func:`installed_wheels`), or the sdist
+when no wheel fits.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,18 +39,88 @@ class PrefetchError(HavartiError):
     """The requirements could not be read; the message says where and why."""
 
 
+#: What an installer on x86-64 Linux takes: every manylinux level up to glibc 2.40, so that
+#: pip on an old and on a new glibc each finds the wheel it prefers (the "levels" below).
+DEFAULT_PLATFORM = "manylinux_2_40_x86_64"
+
+_MANYLINUX = re.compile(r"manylinux_2_(\d+)_(\w+)$")
+_LEGACY_MANYLINUX = {"manylinux1": 5, "manylinux2010": 12, "manylinux2014": 17}
+_MUSLLINUX = re.compile(r"musllinux_1_(\d+)_(\w+)$")
+_MACOS = re.compile(r"macosx_(\d+)_(\d+)_(\w+)$")
+_WINDOWS = {"win_amd64": "x86_64-pc-windows-msvc", "win32": "i686-pc-windows-msvc",
+            "win_arm64": "aarch64-pc-windows-msvc"}
+#: glibc levels uv resolves for (its --python-platform values), highest first.
+_UV_GLIBC = (40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 28, 17)
+_UV_ARCHES = {"x86_64": "x86_64", "aarch64": "aarch64"}
+_MAC_ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A ``--platform`` value: a wheel platform tag naming the newest system of its kind.
+
+    ``accepts`` lists the platform tags an installer there takes, best first (for
+    manylinux_2_28_x86_64: manylinux_2_28 ... manylinux_2_5 and the old aliases);
+    ``uv_name`` is the same platform in uv's ``--python-platform`` words.
+    """
+
+    tag: str
+    uv_name: str
+    accepts: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, raw: str) -> Platform:
+        tag = raw.strip()
+        legacy = re.fullmatch(r"(manylinux1|manylinux2010|manylinux2014)_(\w+)", tag)
+        linux = _MANYLINUX.fullmatch(tag)
+        if legacy or linux:
+            glibc, arch = ((_LEGACY_MANYLINUX[legacy.group(1)], legacy.group(2)) if legacy
+                           else (int(linux.group(1)), linux.group(2)))  # type: ignore[union-attr]
+            if arch not in _UV_ARCHES:
+                raise PrefetchError(f"--platform {raw!r}: Linux on x86_64 or aarch64 only "
+                                    "(the platforms the resolver knows)")
+            level = next((n for n in _UV_GLIBC if n <= glibc), 17)
+            uv_name = f"{arch}-manylinux_2_{level}" if level != 17 else f"{arch}-manylinux2014"
+            return cls(tag, uv_name, tuple(_manylinux_tags(glibc, arch)))
+        musl = _MUSLLINUX.fullmatch(tag)
+        if musl and musl.group(2) in _UV_ARCHES:
+            minor, arch = int(musl.group(1)), musl.group(2)
+            return cls(tag, f"{arch}-unknown-linux-musl",
+                       tuple(f"musllinux_1_{m}_{arch}" for m in range(minor, -1, -1)))
+        mac = _MACOS.fullmatch(tag)
+        if mac and mac.group(3) in _MAC_ARCHES:
+            version, arch = (int(mac.group(1)), int(mac.group(2))), mac.group(3)
+            return cls(tag, f"{_MAC_ARCHES[arch]}-apple-darwin",
+                       tuple(tags.mac_platforms(version, arch)))
+        if tag in _WINDOWS:
+            return cls(tag, _WINDOWS[tag], (tag,))
+        raise PrefetchError(f"--platform {raw!r}: expected a wheel platform tag such as "
+                            "manylinux_2_28_x86_64, musllinux_1_2_x86_64, macosx_11_0_arm64 "
+                            "or win_amd64")
+
+
+def _manylinux_tags(glibc: int, arch: str) -> Iterator[str]:
+    """manylinux_2_<glibc> down to the oldest, each old alias beside its level (as pip orders them)."""
+    oldest = 5 if arch in ("x86_64", "i686") else 17
+    for minor in range(glibc, oldest - 1, -1):
+        yield f"manylinux_2_{minor}_{arch}"
+        for alias, level in _LEGACY_MANYLINUX.items():
+            if level == minor:
+                yield f"{alias}_{arch}"
+
+
 @dataclass(frozen=True)
 class Target:
     """The Pythons and platforms files are chosen for."""
 
     python_versions: tuple[tuple[int, int], ...]
-    platforms: tuple[str, ...] | None  # None: any platform
+    platforms: tuple[Platform, ...]
 
     @classmethod
     def build(cls, python_versions: Iterable[str] = (), platforms: Iterable[str] = ()) -> Target:
         """From ``--python-version 3.11`` and ``--platform manylinux_2_17_x86_64`` values.
 
-        No Python version: the running one. No platform: any platform.
+        No Python version: the running one. No platform: x86-64 Linux (manylinux).
         """
         versions = []
         for raw in python_versions:
@@ -53,44 +130,68 @@ class Target:
             versions.append((int(parts[0]), int(parts[1])))
         if not versions:
             versions = [sys.version_info[:2]]
-        return cls(tuple(versions), tuple(platforms) or None)
+        chosen = tuple(Platform.parse(p) for p in platforms) or (Platform.parse(DEFAULT_PLATFORM),)
+        return cls(tuple(dict.fromkeys(versions)), chosen)
 
-    def accepts_python(self, requires_python: str | None) -> bool:
-        if not requires_python:
-            return True
-        try:
-            spec = SpecifierSet(requires_python)
-        except InvalidSpecifier:
-            return True  # an unreadable constraint must not hide the file
-        return any(spec.contains(f"{major}.{minor}", prereleases=True)
-                   for major, minor in self.python_versions)
-
-    def accepts_wheel(self, filename: str) -> bool:
-        """A wheel fits when one of its tags names a target interpreter/ABI and platform.
-
-        Platforms match exactly as given (pass several for manylinux variants).
-        """
-        try:
-            wheel_tags = parse_wheel_filename(filename)[3]
-        except InvalidWheelFilename:
-            return False
-        pairs = self._interpreters()
-        return any((tag.interpreter, tag.abi) in pairs and (
-            self.platforms is None or tag.platform == "any" or tag.platform in self.platforms)
-            for tag in wheel_tags)
-
-    def _interpreters(self) -> set[tuple[str, str]]:
-        pairs = set()
+    def each(self) -> Iterator[Target]:
+        """One target per Python and platform: what one resolution is for."""
         for version in self.python_versions:
-            # The platform is judged separately, so one placeholder platform suffices.
-            for tag in (*tags.cpython_tags(version, platforms=["any"]),
-                        *tags.compatible_tags(version, platforms=["any"])):
-                pairs.add((tag.interpreter, tag.abi))
-        return pairs
+            for platform in self.platforms:
+                yield Target((version,), (platform,))
 
     def describe(self) -> str:
         pythons = ", ".join(f"{major}.{minor}" for major, minor in self.python_versions)
-        return f"Python {pythons}" + (f" on {', '.join(self.platforms)}" if self.platforms else "")
+        return f"Python {pythons} on {', '.join(p.tag for p in self.platforms)}"
+
+
+def _accepts_python(python: tuple[int, int], requires_python: str | None) -> bool:
+    if not requires_python:
+        return True
+    try:
+        spec = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        return True  # an unreadable constraint must not hide the file
+    return spec.contains(f"{python[0]}.{python[1]}", prereleases=True)
+
+
+def _priorities(python: tuple[int, int], platforms: tuple[str, ...]) -> dict[tags.Tag, int]:
+    """Each tag an installer for ``python`` on ``platforms`` takes, with its rank (0 = best)."""
+    ordered = [*tags.cpython_tags(python, platforms=platforms),
+               *tags.compatible_tags(python, f"cp{python[0]}{python[1]}", platforms)]
+    ranks: dict[tags.Tag, int] = {}
+    for rank, tag in enumerate(ordered):
+        ranks.setdefault(tag, rank)
+    return ranks
+
+
+def installed_wheels(wheels: list[PageFile], python: tuple[int, int],
+                     platform: Platform) -> list[PageFile]:
+    """The wheels pip would install for ``python`` on each system ``platform`` covers.
+
+    An installer takes the best-ranked wheel among those its system accepts, so
+    a glibc 2.17 machine and a glibc 2.34 one may pick different files of one
+    version: each level that some wheel is built for is asked once. Empty when
+    no wheel fits at all.
+    """
+    parsed = []
+    for f in wheels:
+        try:
+            parsed.append((f, parse_wheel_filename(f.filename)[3]))
+        except InvalidWheelFilename:
+            continue
+    # The levels worth asking: the newest, and each one a wheel is built for.
+    starts = {0} | {platform.accepts.index(tag.platform)
+                    for _, wheel_tags in parsed for tag in wheel_tags
+                    if tag.platform in platform.accepts}
+    chosen: dict[str, PageFile] = {}
+    for start in sorted(starts):
+        ranks = _priorities(python, platform.accepts[start:])
+        best = min(((min((ranks[t] for t in wheel_tags if t in ranks), default=None), f)
+                    for f, wheel_tags in parsed), key=lambda pair: (pair[0] is None, pair[0] or 0),
+                   default=(None, None))
+        if best[0] is not None and best[1] is not None:
+            chosen[best[1].filename] = best[1]
+    return list(chosen.values())
 
 
 @dataclass(frozen=True)
@@ -108,6 +209,17 @@ class Plan:
     #: (requirement, reason) for requirements nothing could be chosen for.
     problems: list[tuple[str, str]] = field(default_factory=list)
 
+    def add(self, wanted: Iterable[Wanted]) -> None:
+        known = {w.filename for w in self.files}
+        for item in wanted:
+            if item.filename not in known:
+                known.add(item.filename)
+                self.files.append(item)
+
+    def merge(self, other: Plan) -> None:
+        self.add(other.files)
+        self.problems += [p for p in other.problems if p not in self.problems]
+
 
 @dataclass
 class Status:
@@ -120,6 +232,11 @@ class Status:
         return all(w.filename in self.cached or w.filename in self.failed for w in plan.files)
 
 
+def is_lock_file(path: Path) -> bool:
+    """A pylock.toml (PEP 751): every package pinned, dependencies included."""
+    return path.name == "pylock.toml" or (path.name.startswith("pylock.") and path.suffix == ".toml")
+
+
 def read_requirements(path: Path, _including: frozenset[Path] = frozenset()) -> list[Requirement]:
     """Names with optional pins from a requirements file (``-r`` nested) or a pylock.toml."""
     if path.resolve() in _including:
@@ -128,7 +245,7 @@ def read_requirements(path: Path, _including: frozenset[Path] = frozenset()) -> 
         text = path.read_text()
     except OSError as exc:
         raise PrefetchError(f"{path}: {exc.strerror or exc}") from None
-    if path.name == "pylock.toml" or (path.name.startswith("pylock.") and path.suffix == ".toml"):
+    if is_lock_file(path):
         return _read_pylock(path, text)
     requirements = []
     for number, raw in enumerate(text.splitlines(), 1):
@@ -166,7 +283,6 @@ def _read_pylock(path: Path, text: str) -> list[Requirement]:
 def plan(index: PackageIndex, requirements: list[Requirement], target: Target) -> Plan:
     """Choose the files to cache for each requirement, through the index's project pages."""
     result = Plan()
-    seen: set[str] = set()
     for requirement in requirements:
         name = canonicalize_name(requirement.name)
         try:
@@ -178,34 +294,74 @@ def plan(index: PackageIndex, requirements: list[Requirement], target: Target) -
         if not chosen:
             result.problems.append((str(requirement), f"no file of {name} matches {target.describe()}"
                                     if page.files else f"{name} has no files"))
-        for f in chosen:
-            if f.filename not in seen:
-                seen.add(f.filename)
-                result.files.append(Wanted(name, f.filename, f.size))
+        result.add(Wanted(name, f.filename, f.size) for f in chosen)
+    return result
+
+
+class ResolutionFailed(HavartiError):
+    """The resolver found no set of versions; the message is its reason, on one line."""
+
+
+#: Pins (``name==version``) for the requirements and all they depend on, for one Python
+#: and platform; raises ResolutionFailed.
+Resolver = Callable[[list[Requirement], tuple[int, int], Platform], list[Requirement]]
+
+
+def plan_with_dependencies(index: PackageIndex, requirements: list[Requirement], target: Target,
+                           resolve: Resolver) -> Plan:
+    """Resolve the requirements with their dependencies for each Python and platform, then
+    choose the pinned versions' files as :func:`plan` does.
+
+    A requirement whose project does not exist is reported on its own and left out,
+    so that one typo does not stop the whole resolution.
+    """
+    result = Plan()
+    known = []
+    for requirement in requirements:
+        try:
+            index.project_page(canonicalize_name(requirement.name))
+        except (NotFound, UpstreamError) as exc:
+            result.problems.append((str(requirement), str(exc)))
+        else:
+            known.append(requirement)
+    if not known:
+        return result
+    for single in target.each():
+        try:
+            pins = resolve(known, single.python_versions[0], single.platforms[0])
+        except ResolutionFailed as exc:
+            result.problems.append((f"dependencies for {single.describe()}", str(exc)))
+            continue
+        result.merge(plan(index, pins, single))
     return result
 
 
 def choose_files(files: list[PageFile], specifier: SpecifierSet, target: Target) -> list[PageFile]:
-    """The newest allowed version's files that fit ``target``: its wheels, else its sdist."""
+    """The newest allowed version's files that fit ``target``.
+
+    For each target Python and platform: the wheels pip would install there
+    (:func:`installed_wheels`), else the sdist it would build from.
+    """
     by_version: dict[Version, list[PageFile]] = {}
     for f in files:
-        if f.yanked is not False or not f.version or not target.accepts_python(f.requires_python):
+        if f.yanked is not False or not f.version:
             continue
         try:
             version = Version(f.version)
         except InvalidVersion:
             continue
         by_version.setdefault(version, []).append(f)
-    allowed = list(specifier.filter(by_version))
-    for version in sorted(allowed, reverse=True):
-        candidates = by_version[version]
-        wheels = [f for f in candidates if f.filename.endswith(".whl")
-                  and target.accepts_wheel(f.filename)]
-        if wheels:
-            return wheels
-        sdists = [f for f in candidates if not f.filename.endswith(".whl")]
-        if sdists:
-            return sdists
+    for version in sorted(specifier.filter(by_version), reverse=True):
+        chosen: dict[str, PageFile] = {}
+        for python in target.python_versions:
+            fitting = [f for f in by_version[version] if _accepts_python(python, f.requires_python)]
+            wheels = [f for f in fitting if f.filename.endswith(".whl")]
+            sdists = [f for f in fitting if not f.filename.endswith(".whl")]
+            for platform in target.platforms:
+                for f in installed_wheels(wheels, python, platform) or sdists:
+                    chosen[f.filename] = f
+        if chosen:
+            return sorted(chosen.values(), key=lambda f: f.filename)
     return []
 
 

@@ -69,6 +69,14 @@ class JobRunner(ABC):
         """Jobs queued or running, for metrics; -1 when unknown."""
         return -1
 
+    def workers(self, timeout: float) -> int | None:
+        """How many worker processes take jobs from the queue, asked within ``timeout``
+        seconds; None when jobs need none (they run in this process).
+
+        Raises when that cannot be known (the broker is down).
+        """
+        return None
+
     def describe(self) -> str:
         return type(self).__name__
 

@@ -48,6 +48,10 @@ MAX_RETRIES = 6
 RETRY_ON = (UpstreamError, DownloadFailed)
 #: After the broker failed, enqueue answers "not queued" at once for this long.
 BROKER_RETRY_SECONDS = 2.0
+#: Seconds to wait for workers' answers when counting them (the count waits this long).
+WORKER_PING_TIMEOUT = 1.0
+#: What to do when no worker takes jobs (for `havarti prefetch`, `havarti check`, /ready).
+START_A_WORKER = "start one with `celery --app=havarti worker -l info` (or `havarti worker`)"
 
 
 def task_name(job: str) -> str:
@@ -157,6 +161,10 @@ class SendingApp:
     def send_task(self, *args: Any, **kwargs: Any) -> Any:
         return self.app.send_task(*args, **kwargs)
 
+    @property
+    def control(self) -> Any:
+        return self.app.control
+
 
 class CeleryRunner(JobRunner):
     """Sends jobs to the downloader workers through Redis."""
@@ -206,6 +214,18 @@ class CeleryRunner(JobRunner):
             return int(self.redis.llen(QUEUE))  # type: ignore[arg-type]
         except redis.RedisError:
             return -1
+
+    def workers(self, timeout: float = WORKER_PING_TIMEOUT) -> int:
+        """Workers consuming the queue, by Celery's ``inspect active_queues`` broadcast.
+
+        Every worker answers within milliseconds, but how many will answer is
+        unknown, so this always waits ``timeout`` seconds.
+        """
+        # A dead broker fails here within the client's short timeout, not in kombu's retries.
+        self.redis.ping()
+        replies = self.app.control.inspect(timeout=timeout).active_queues() or {}
+        return sum(1 for queues in replies.values()
+                   if any(queue.get("name") == QUEUE for queue in queues or ()))
 
     def describe(self) -> str:
         return f"Celery on {self.settings.redis_uri.split('@')[-1] if self.settings.redis_uri else '?'}"
