@@ -28,7 +28,7 @@ import redis
 from havarti.config import Settings
 from havarti.domain.fetch import DownloadFailed
 from havarti.errors import UpstreamError
-from havarti.jobs.base import JOBS, JobRunner, job_key
+from havarti.jobs.base import JOBS, WORKER_PING_TIMEOUT, JobRunner, job_key
 
 if TYPE_CHECKING:
     # Not at run time: a web process sends jobs without loading Celery until its first one.
@@ -48,10 +48,6 @@ MAX_RETRIES = 6
 RETRY_ON = (UpstreamError, DownloadFailed)
 #: After the broker failed, enqueue answers "not queued" at once for this long.
 BROKER_RETRY_SECONDS = 2.0
-#: Seconds to wait for workers' answers when counting them (the count waits this long).
-WORKER_PING_TIMEOUT = 1.0
-#: What to do when no worker takes jobs (for `havarti prefetch`, `havarti check`, /ready).
-START_A_WORKER = "start one with `celery --app=havarti worker -l info` (or `havarti worker`)"
 
 
 def task_name(job: str) -> str:
