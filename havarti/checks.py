@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
@@ -74,21 +74,12 @@ def check_workers(settings: Settings, jobs: JobRunner | None = None) -> str:
     if not settings.redis_uri:
         return "none needed (jobs run in-process)"
     from havarti.jobs.base import START_A_WORKER, WORKER_PING_TIMEOUT
-    from havarti.jobs.celery import QUEUE
+    from havarti.jobs.celery import QUEUE, sending_runner
 
-    count = (jobs or _celery_runner(settings)).workers(WORKER_PING_TIMEOUT)
+    count = (jobs or sending_runner(settings)).workers(WORKER_PING_TIMEOUT)
     if not count:
         raise CheckWarning(f"0 taking jobs from queue {QUEUE!r}: {START_A_WORKER}")
     return f"{count} taking jobs from queue {QUEUE!r}"
-
-
-def _celery_runner(settings: Settings) -> JobRunner:
-    from havarti.jobs.celery import CeleryRunner, SendingApp
-
-    def no_index() -> Any:
-        raise RuntimeError("a check runs no jobs")
-
-    return CeleryRunner(SendingApp(settings, no_index), settings)
 
 
 def check_upstream(settings: Settings) -> str:

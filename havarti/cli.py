@@ -170,10 +170,10 @@ def prefetch(requirements: tuple[Path, ...], python_versions: tuple[str, ...],
         resolver = None if no_deps or not loose else _resolver_binary()
     except pf.PrefetchError as exc:
         fail(str(exc))
+    _require_a_worker(settings)
     prepare_or_exit(settings)
     application = Havarti(settings, migrate=False)
     index = application.holder.get()
-    _require_a_worker(index)
     if resolver is None:
         plan = pf.plan(index, locked + loose, target)
     else:
@@ -202,15 +202,19 @@ def _resolver_binary() -> str:
     return uv_binary()
 
 
-def _require_a_worker(index: Any) -> None:
+def _require_a_worker(settings: Settings) -> None:
     """With REDIS_URI, refuse at once when no downloader would take the jobs."""
+    if not settings.redis_uri:
+        return
     from havarti.jobs.base import START_A_WORKER, WORKER_PING_TIMEOUT
+    from havarti.jobs.celery import sending_runner
 
     try:
         # A little longer than /ready waits: a worker busy starting up answers late.
-        count = index.jobs.workers(2 * WORKER_PING_TIMEOUT)
+        count = sending_runner(settings).workers(2 * WORKER_PING_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 -- redis and kombu raise many connection types
-        fail(f"the broker (Redis) is unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        fail("the broker (Redis) is unavailable: "
+             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
     if count == 0:
         fail(f"no worker is taking jobs from Redis: {START_A_WORKER}, "
              "or pass --in-process to download here")

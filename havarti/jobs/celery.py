@@ -230,3 +230,12 @@ class CeleryRunner(JobRunner):
         self.redis.ping()
         return self.describe()
 
+
+
+def sending_runner(settings: Settings) -> CeleryRunner:
+    """A runner for a process that runs no jobs itself (a CLI command asking about workers)."""
+
+    def no_index() -> PackageIndex:
+        raise RuntimeError("this process runs no jobs")
+
+    return CeleryRunner(SendingApp(settings, no_index), settings)
