@@ -110,4 +110,4 @@ def _pins(output: str) -> list[Requirement]:
 def _one_line(text: str) -> str:
     """uv's error, tree drawing and all, as one line."""
     parts = [line.strip(" ×╰─▶│├").strip() for line in text.splitlines()]
-    return " ".join(p for p in parts if p).removeprefix("error: ")
+    return " ".join(p for p in parts if p).removeprefix("error: ").replace(" cause: ", ": ")
