@@ -9,6 +9,7 @@ from havarti.domain.distributions import normalized
 from havarti.web import context
 from havarti.web.errors import one_line
 from havarti.web.negotiate import choose_format
+from havarti.web.pagepath import PAGE_ERROR, stale_header
 
 bp = Blueprint("simple", __name__)
 
@@ -29,9 +30,7 @@ def _negotiated(html: bytes, json: bytes, etags: tuple[str, str] | None = None,
         response.set_etag(etags[1] if media_type == JSON else etags[0])
         response.headers["Cache-Control"] = "max-age=0, must-revalidate"
     if stale_reason:
-        # One printable line: the reason may quote upstream's own error text.
-        response.headers["X-Havarti-Stale"] = " ".join(stale_reason.split())[:300].encode(
-            "ascii", "replace").decode()
+        response.headers["X-Havarti-Stale"] = stale_header(stale_reason)
     return response.make_conditional(request)
 
 
@@ -51,6 +50,10 @@ def project(project: str) -> Response:
     canonical = normalized(project)
     if canonical != project:
         return _redirect_to(canonical)
+    error = request.environ.pop(PAGE_ERROR, None)
+    if error is not None:
+        # The page path (havarti.web.pagepath) asked the index already: answer its error.
+        raise error
     page = context.index().project_page(canonical)
     return _negotiated(page.html, page.json, (page.html_etag, page.json_etag),
                        page.stale_reason)
