@@ -138,3 +138,36 @@ def test_check_and_ready_warn_without_a_worker_and_count_it_once_started(
         assert body["status"] == "ok" and "warnings" not in body
     finally:
         worker.stop()
+
+
+def test_prefetch_stops_waiting_when_the_last_worker_is_gone(
+        tmp_path: Path, upstream: FakeIndex, lonely_redis: str) -> None:
+    big = dists.wheel("slow-to-fetch", "1.0", payload_size=2_000_000)
+    upstream.publish("slow-to-fetch", big, "1.0")
+    upstream.file_delay = 1.0  # a second per 64 kB: the download outlives the worker
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("slow-to-fetch\n")
+    env = {"PACKAGE_CACHE": str(tmp_path / "data"), "FALLBACK": upstream.url,
+           "REDIS_URI": lonely_redis}
+    worker = Worker(celery_command(), clean_env(env), tmp_path / "worker.log").start()
+    prefetch = subprocess.Popen(
+        [sys.executable, "-m", "havarti.cli", "prefetch", "-r", str(requirements), "--no-deps"],
+        env=clean_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while upstream.fetches[f"file:{big.filename}"] == 0:  # the worker has the job
+            assert time.monotonic() < deadline and prefetch.poll() is None, worker.log()
+            time.sleep(0.2)
+        worker.kill()
+        killed = time.monotonic()
+        output, errors = prefetch.communicate(timeout=120)
+    finally:
+        worker.stop()
+        if prefetch.poll() is None:
+            prefetch.kill()
+    # Not the default hour: the next count of workers (every 15 s without progress) ends it.
+    assert time.monotonic() - killed < 45
+    assert prefetch.returncode == 1, output + errors
+    assert "0 of 1 files cached" in output
+    assert (f"FAILED {big.filename}: no worker is taking jobs from Redis any more: {START}"
+            in output.splitlines()), output
