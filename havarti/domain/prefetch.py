@@ -15,6 +15,7 @@ when no wheel fits.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import tomllib
@@ -80,8 +81,7 @@ class Platform:
                 raise PrefetchError(f"--platform {raw!r}: Linux on x86_64 or aarch64 only "
                                     "(the platforms the resolver knows)")
             level = next((n for n in _UV_GLIBC if n <= glibc), 17)
-            uv_name = f"{arch}-manylinux_2_{level}" if level != 17 else f"{arch}-manylinux2014"
-            return cls(tag, uv_name, tuple(_manylinux_tags(glibc, arch)))
+            return cls(tag, f"{arch}-manylinux_2_{level}", tuple(_manylinux_tags(glibc, arch)))
         musl = _MUSLLINUX.fullmatch(tag)
         if musl and musl.group(2) in _UV_ARCHES:
             minor, arch = int(musl.group(1)), musl.group(2)
@@ -154,6 +154,7 @@ def _accepts_python(python: tuple[int, int], requires_python: str | None) -> boo
     return spec.contains(f"{python[0]}.{python[1]}", prereleases=True)
 
 
+@functools.lru_cache(maxsize=256)
 def _priorities(python: tuple[int, int], platforms: tuple[str, ...]) -> dict[tags.Tag, int]:
     """Each tag an installer for ``python`` on ``platforms`` takes, with its rank (0 = best)."""
     ordered = [*tags.cpython_tags(python, platforms=platforms),

@@ -161,7 +161,7 @@ def test_each_glibc_level_gets_the_wheel_pip_there_prefers_and_no_more() -> None
 @pytest.mark.parametrize(("tag", "uv_name"), [
     ("manylinux_2_28_x86_64", "x86_64-manylinux_2_28"),
     ("manylinux_2_30_x86_64", "x86_64-manylinux_2_28"),
-    ("manylinux2014_aarch64", "aarch64-manylinux2014"),
+    ("manylinux2014_aarch64", "aarch64-manylinux_2_17"),
     ("musllinux_1_2_x86_64", "x86_64-unknown-linux-musl"),
     ("macosx_11_0_arm64", "aarch64-apple-darwin"),
     ("win_amd64", "x86_64-pc-windows-msvc"),
