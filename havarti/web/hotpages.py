@@ -46,7 +46,7 @@ class HotPages:
         self.app = app
         self.seconds = seconds
         # The one cache type (havarti/cache.py), here with an expiry: replays last HOT_SECONDS.
-        self._entries: BoundedCache[tuple[str, str], _Entry] = BoundedCache(
+        self._entries: BoundedCache[tuple[str, str, str], _Entry] = BoundedCache(
             max_bytes, lambda e: len(e.body) + 512, max_entries=MAX_ENTRIES, ttl=seconds)
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -58,7 +58,7 @@ class HotPages:
         path = environ.get("PATH_INFO", "")
         if not _is_project_page(path) or environ.get("QUERY_STRING"):
             return self.app(environ, start_response)
-        key = (path, environ.get("HTTP_ACCEPT", ""))
+        key = (path, environ.get("HTTP_ACCEPT", ""), environ.get("HTTP_ACCEPT_ENCODING", ""))
         started = time.perf_counter()
         entry = self._entries.get(key)
         if entry is not None:
@@ -77,7 +77,7 @@ class HotPages:
         m.request_seconds.labels(ROUTE).observe(time.perf_counter() - started)
         return [body]
 
-    def _fill(self, key: tuple[str, str], environ: dict,
+    def _fill(self, key: tuple[str, str, str], environ: dict,
               start_response: Callable[..., Any]) -> Iterable[bytes]:
         captured: list[Any] = []
 

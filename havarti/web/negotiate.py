@@ -43,3 +43,20 @@ def choose(accept: str | None, forced: str | None = None) -> str | None:
 def _best(accept: str) -> str | None:
     best = parse_accept_header(accept, MIMEAccept).best_match(OFFERED)
     return LATEST.get(best, best) if best else None
+
+
+@lru_cache(maxsize=64)
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` value takes gzip (named, else ``*``, with a q above 0)."""
+    if not accept_encoding or len(accept_encoding) > 512:
+        return False
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        q = params.strip().lower()
+        try:
+            weights[coding.strip().lower()] = float(q.removeprefix("q=")) if q else 1.0
+        except ValueError:
+            weights[coding.strip().lower()] = 0.0
+    named = [weights[c] for c in ("gzip", "x-gzip") if c in weights]
+    return max(named) > 0 if named else weights.get("*", 0.0) > 0

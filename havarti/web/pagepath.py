@@ -26,9 +26,10 @@ from typing import Any
 
 from havarti import metrics as prom
 from havarti.config import Settings
+from havarti.domain.index import RenderedPage
 from havarti.domain.pages import JSON_TYPE
 from havarti.domain.text import is_project_name
-from havarti.web.negotiate import choose
+from havarti.web.negotiate import accepts_gzip, choose
 
 log = logging.getLogger("havarti.access")
 
@@ -38,6 +39,8 @@ ROUTE = "/simple/<project>/"
 PAGE_ERROR = "havarti.page_error"
 #: Canonical names only (PEP 503): anything else is redirected or refused, by Flask.
 _CANONICAL = re.compile(r"/simple/([a-z0-9]+(?:-[a-z0-9]+)*)/")
+#: Smaller pages go as they are: gzip's framing would eat most of the saving.
+GZIP_MIN = 1024
 #: Conditional headers werkzeug's full handling is kept for (rare from installers).
 _OTHER_CONDITIONS = ("HTTP_IF_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE",
                      "HTTP_RANGE", "HTTP_IF_RANGE")
@@ -72,21 +75,8 @@ class PagePath:
         except Exception as exc:  # noqa: BLE001 -- every error is answered by the one mapping
             environ[PAGE_ERROR] = exc
             return self.app(environ, start_response)
-        if media_type == JSON_TYPE:
-            body, etag, content_type = page.json, page.json_etag, JSON_TYPE
-        else:
-            body, etag, content_type = page.html, page.html_etag, f"{media_type}; charset=utf-8"
-        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))),
-                   ("Vary", "Accept"), ("ETag", f'"{etag}"'),
-                   ("Cache-Control", "max-age=0, must-revalidate")]
-        if page.stale_reason:
-            headers.append(("X-Havarti-Stale", stale_header(page.stale_reason)))
-        if etag_matches(environ.get("HTTP_IF_NONE_MATCH"), etag):
-            status = "304 NOT MODIFIED"
-            headers = [(k, v) for k, v in headers if k.lower() in KEPT_ON_304]
-            body = b""
-        else:
-            status = "200 OK"
+        status, headers, body = page_answer(page, media_type, environ.get("HTTP_ACCEPT_ENCODING"),
+                                            environ.get("HTTP_IF_NONE_MATCH"))
         start_response(status, headers)
         elapsed = time.perf_counter() - started
         m = prom.metrics()
@@ -108,6 +98,29 @@ class PagePath:
         except ValueError:
             return False
         return True
+
+
+def page_answer(page: RenderedPage, media_type: str, accept_encoding: str | None,
+                if_none_match: str | None) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Status, headers and body of a project page in ``media_type``: one way, for both paths.
+
+    Each representation (HTML or JSON, plain or gzip) has its own ETag from its
+    bytes, so pip's and uv's HTTP caches revalidate with it and get a 304.
+    """
+    json = media_type == JSON_TYPE
+    body, etag = (page.json, page.json_etag) if json else (page.html, page.html_etag)
+    headers = [("Content-Type", media_type if json else f"{media_type}; charset=utf-8")]
+    if len(body) >= GZIP_MIN and accepts_gzip(accept_encoding):
+        # Big pages shrink tenfold: less to send for every client that takes gzip.
+        body, etag = page.gzipped(json), f"{etag}-gzip"
+        headers.append(("Content-Encoding", "gzip"))
+    headers += [("Content-Length", str(len(body))), ("Vary", "Accept, Accept-Encoding"),
+                ("ETag", f'"{etag}"'), ("Cache-Control", "max-age=0, must-revalidate")]
+    if page.stale_reason:
+        headers.append(("X-Havarti-Stale", stale_header(page.stale_reason)))
+    if etag_matches(if_none_match, etag):
+        return "304 NOT MODIFIED", [(k, v) for k, v in headers if k.lower() in KEPT_ON_304], b""
+    return "200 OK", headers, body
 
 
 def stale_header(reason: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import pytest
@@ -19,7 +20,8 @@ ACCEPTS = [None, PIP, "text/html", "application/vnd.pypi.simple.v1+html",
 def web(tmp_path) -> WebApp:
     web = make_webapp(tmp_path)
     web.upload(wheel("tiny", "1.0"))
-    web.upload(wheel("tiny", "1.1"))
+    for version in ("1.1", "1.2", "1.3", "1.4", "1.5"):
+        web.upload(wheel("tiny", version))
     return web
 
 
@@ -36,15 +38,47 @@ def _answer(web: WebApp, path: str, method: str = "GET", **headers: str) -> tupl
     return response.status_code, kept, response.get_data()
 
 
+@pytest.mark.parametrize("encoding", [None, "gzip, deflate", "br;q=1.0, gzip;q=0.8, *;q=0.1"])
 @pytest.mark.parametrize("accept", ACCEPTS)
-def test_a_page_gets_the_flask_handlers_answer(web, accept):
+def test_a_page_gets_the_flask_handlers_answer(web, accept, encoding):
     headers = {"Accept": accept} if accept else {}
+    if encoding:
+        headers["Accept-Encoding"] = encoding
     # A query string sends the request through Flask: the reference answer.
     flask_status, flask_headers, flask_body = _answer(web, "/simple/tiny/?via=flask", **headers)
     _flask_view_refuses(web)
     status, fast_headers, body = _answer(web, "/simple/tiny/", **headers)
     assert (status, fast_headers, body) == (flask_status, flask_headers, flask_body)
-    assert status == 200 and b"tiny-1.1-py3-none-any.whl" in body
+    assert status == 200
+    if encoding:
+        assert fast_headers["Content-Encoding"] == "gzip"
+        body = gzip.decompress(body)
+    else:
+        assert "Content-Encoding" not in fast_headers
+    assert b"tiny-1.1-py3-none-any.whl" in body
+
+
+@pytest.mark.parametrize("encoding", ["gzip;q=0", "identity", "br", "*;q=0", "gzip;q=0, *"])
+def test_gzip_only_when_the_client_takes_it(web, encoding):
+    status, headers, body = _answer(web, "/simple/tiny/", **{"Accept": PIP,
+                                                             "Accept-Encoding": encoding})
+    assert status == 200 and "Content-Encoding" not in headers and body.startswith(b"{")
+
+
+def test_each_encoding_has_its_own_etag_and_304(web):
+    _, plain, plain_body = _answer(web, "/simple/tiny/", Accept=PIP)
+    _, packed, packed_body = _answer(web, "/simple/tiny/", **{"Accept": PIP,
+                                                              "Accept-Encoding": "gzip"})
+    assert gzip.decompress(packed_body) == plain_body and len(packed_body) < len(plain_body)
+    assert packed["ETag"] != plain["ETag"]
+    assert "Accept-Encoding" in plain["Vary"] and "Accept-Encoding" in packed["Vary"]
+    again = _answer(web, "/simple/tiny/", **{"Accept": PIP, "Accept-Encoding": "gzip",
+                                             "If-None-Match": packed["ETag"]})
+    assert again[0] == 304
+    # The plain representation's tag does not name the gzip one.
+    other = _answer(web, "/simple/tiny/", **{"Accept": PIP, "Accept-Encoding": "gzip",
+                                             "If-None-Match": plain["ETag"]})
+    assert other[0] == 200
 
 
 def test_if_none_match_and_head_answer_as_flask_does(web):
