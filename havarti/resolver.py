@@ -21,7 +21,8 @@ from urllib.parse import quote
 from packaging.requirements import InvalidRequirement, Requirement
 
 from havarti.config import Settings
-from havarti.domain.prefetch import Platform, PrefetchError, ResolutionFailed
+from havarti.domain.platforms import Platform
+from havarti.domain.prefetch import PrefetchError, ResolutionFailed
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,8 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from havarti.domain.pages import PageFile
-from havarti.domain.prefetch import (
-    Platform,
-    PrefetchError,
-    Target,
-    choose_files,
-    read_requirements,
-)
+from havarti.domain.platforms import Platform
+from havarti.domain.prefetch import PrefetchError, Target, choose_files, read_requirements
 
 
 def page_file(filename: str, version: str, requires_python: str | None = None,
