@@ -15,7 +15,9 @@
   NOT_FOUND_TTL seconds (a burst of look-ups costs one request), raise
   UpstreamNotFound.
 - The mirror is the one owner of a stored page: its files, validators, digest
-  and rendered part are written together, in one transaction.
+  and rendered part are written together, in one transaction, by one writer
+  thread per process after the page is answered (in fetch order; a crash
+  before the write only costs a fetch on the next request).
 """
 
 from __future__ import annotations
@@ -165,6 +167,8 @@ class Mirror:
         self._guard = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
+        self._write_pool: ThreadPoolExecutor | None = None
+        self._write_pool_pid = 0
 
     def state(self, name: str, revalidate: bool = True) -> UpstreamState:
         """The project's upstream page, fresh per the policy above.
@@ -281,22 +285,38 @@ class Mirror:
     def _save(self, name: str, response: PageResponse, parsed: ParsedPage) -> UpstreamState:
         files = parsed.files
         part = render_upstream_part(name, files, parsed.versions)
-        values = {"data": dump_files(files), "digest": response.digest, "etag": response.etag,
-                  "last_modified": response.last_modified, "size": len(response.body),
-                  "rendered": f"{response.digest}\n{part.dumps()}"}
-        stored: StoredPage | None = None
-        try:
-            stored = StoredPage(self.db, self._store(name, values))
-        except Exception as exc:
-            if not no_space(exc):
-                raise
-            # Served from this process's memory all the same; stored on a later change.
-            log.warning("upstream-not-stored project=%s reason=no space left on device", name)
+        # Written after the answer, off the request path: the first request for a changed
+        # page waits for upstream and the parse, not for serialising and storing it.
+        self._writer().submit(self._write, name, response, files, part)
         log.info("upstream-fetched project=%s files=%d bytes=%d", name, len(files),
                  len(response.body))
         return UpstreamState(name, response.digest, response.etag, response.last_modified,
                              self._clock(), len(response.body), parsed=tuple(files),
-                             prerendered=part, stored=stored)
+                             prerendered=part)
+
+    def _write(self, name: str, response: PageResponse, files: list[UpstreamFile],
+               part: PagePart) -> None:
+        """Store a fetched page (on the writer thread, in the order pages were fetched)."""
+        values = {"data": dump_files(files), "digest": response.digest, "etag": response.etag,
+                  "last_modified": response.last_modified, "size": len(response.body),
+                  "rendered": f"{response.digest}\n{part.dumps()}"}
+        try:
+            self._store(name, values)
+        except Exception as exc:  # noqa: BLE001 -- served from memory all the same
+            # Served from this process's memory; stored on a later change.
+            reason = "no space left on device" if no_space(exc) else " ".join(str(exc).split())[:200]
+            log.warning("upstream-not-stored project=%s reason=%s", name, reason)
+
+    def _writer(self) -> ThreadPoolExecutor:
+        # One thread: writes land in the order their pages were fetched.
+        if self._write_pool is None or self._write_pool_pid != os.getpid():
+            self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="mirror-store")
+            self._write_pool_pid = os.getpid()
+        return self._write_pool
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every page fetched so far in this process is stored (or failed to be)."""
+        self._writer().submit(lambda: None).result(timeout)
 
     def _store(self, name: str, values: Mapping[str, object]) -> int:
         """Write the page's row (one transaction); its id."""
@@ -323,6 +343,10 @@ class Mirror:
     def _forget(self, name: str) -> None:
         self._states.pop(name)
         self._missing.put(name, True)
+        # After any store of this page still queued.
+        self._writer().submit(self._delete, name)
+
+    def _delete(self, name: str) -> None:
         with unless_full("forgotten upstream page"), self.db.session() as session:
             row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
             if row is not None:
@@ -331,3 +355,6 @@ class Mirror:
     def close(self) -> None:
         if self._pool is not None and self._pool_pid == os.getpid():
             self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._write_pool is not None and self._write_pool_pid == os.getpid():
+            # Pages already answered are kept: their writes finish before the process ends.
+            self._write_pool.shutdown(wait=True)

@@ -138,6 +138,7 @@ def test_a_process_behind_another_takes_the_stored_page_without_parsing(make_mir
     assert filenames(behind) == ["demo-1.0.tar.gz"]
     upstream.files.append(upstream_file("demo-2.0.tar.gz"))
     assert len(filenames(ahead)) == 2
+    ahead.flush(5)  # its write, which follows its answer, has landed
     parsed = upstream.parsed
     # `behind` gets the new bytes, finds them stored already (same digest): no second parse.
     assert filenames(behind) == ["demo-1.0.tar.gz", "demo-2.0.tar.gz"]
@@ -150,11 +151,23 @@ def test_a_process_behind_another_takes_the_stored_page_without_parsing(make_mir
 def test_index_ttl_trusts_a_fresh_page_without_asking(make_mirror, upstream):
     mirror = make_mirror(index_ttl=60)
     mirror.state("demo")
+    mirror.flush(5)  # stored after the answer
     upstream.files.append(upstream_file("demo-2.0.tar.gz"))
     assert filenames(mirror) == ["demo-1.0.tar.gz"]
     # A second process trusts the stored page too: it was checked moments ago.
     assert filenames(make_mirror(index_ttl=60)) == ["demo-1.0.tar.gz"]
     assert upstream.requests == [None]
+
+
+def test_a_fetched_page_is_stored_after_its_answer(make_mirror, upstream):
+    mirror = make_mirror()
+    assert filenames(mirror) == ["demo-1.0.tar.gz"]
+    mirror.flush(5)
+    # Another process (a restart) finds the page stored while upstream is down.
+    upstream.failure = UpstreamError("down")
+    restarted = make_mirror()
+    assert filenames(restarted) == ["demo-1.0.tar.gz"]
+    assert restarted.state("demo").stale
 
 
 def test_upstream_404_forgets_the_stored_page(make_mirror, upstream):
@@ -190,7 +203,9 @@ def test_upstream_failure_with_nothing_stored_raises(make_mirror, upstream):
 
 
 def test_file_requests_take_the_stored_page_without_asking(make_mirror, upstream):
-    make_mirror().state("demo")
+    first = make_mirror()
+    first.state("demo")
+    first.flush(5)  # stored after the answer
     upstream.failure = UpstreamError("would hang")
     state = make_mirror().state("demo", revalidate=False)
     assert not state.stale
