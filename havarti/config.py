@@ -198,7 +198,8 @@ class Settings:
         "JOB_VISIBILITY_TIMEOUT", 600, lambda n, r: _int(n, r, 1),
         "seconds before a job whose downloader died (SIGKILL, lost machine) goes to another")
     debug: bool = setting("DEBUG", False, _bool, "verbose logs")
-    fallback: str = setting("FALLBACK", PYPI_SIMPLE_ENDPOINT, _url, "upstream simple index URL")
+    #: The upstream index Havarti mirrors (env FALLBACK, the seed's name for it).
+    primary_upstream: str = setting("FALLBACK", PYPI_SIMPLE_ENDPOINT, _url, "upstream simple index URL")
     public_url: str | None = setting("PUBLIC_URL", None, _url,
                                      "URL users reach Havarti at, for every absolute URL it writes")
     read_auth: bool = setting("READ_AUTH", False, _bool, "require the passcode to read too")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from packaging import tags
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from havarti.domain.pages import PageFile
+from havarti.records import PageFile
 
 
 class UnknownPlatform(ValueError):  # noqa: N818 -- reads as the refusal it is

@@ -25,13 +25,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import select
 
-from havarti.db.models import File
 from havarti.domain.index import PackageIndex
-from havarti.domain.pages import PageFile
 from havarti.domain.platforms import DEFAULT_PLATFORM, Platform, UnknownPlatform, installed_wheels
 from havarti.errors import HavartiError, NotFound, UpstreamError
+from havarti.records import PageFile
 
 
 class PrefetchError(HavartiError):
@@ -270,10 +268,7 @@ def status(index: PackageIndex, plan: Plan) -> Status:
     """What is stored so far, and which jobs failed (with the reason)."""
     names = [w.filename for w in plan.files]
     state = Status()
-    with index.db.session() as session:
-        for filename, size in session.execute(
-                select(File.filename, File.size).where(File.filename.in_(names), File.stored)):
-            state.cached[filename] = size
+    state.cached.update(index.files.stored_sizes(names))
     assert index.jobs is not None
     for wanted in plan.files:
         if wanted.filename not in state.cached:

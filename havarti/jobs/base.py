@@ -41,7 +41,7 @@ def remove_leftovers(index: PackageIndex) -> str:
     """Delete stored objects no row points at (a process was killed before its row)."""
     from havarti.domain.leftovers import sweep_at_start
 
-    return sweep_at_start(index.db, index.storage)
+    return sweep_at_start(index.files, index.leases, index.storage)
 
 
 JOBS: dict[str, Callable[..., str]] = {

@@ -12,13 +12,15 @@ import pytest
 from sqlalchemy import event
 
 from havarti.db import Database
+from havarti.db.pages import UpstreamPages
 from havarti.domain.mirror import Mirror
 from havarti.errors import UpstreamError, UpstreamNotFound
-from havarti.upstream.client import PageResponse, ParsedPage, UpstreamFile
+from havarti.records import PageFile
+from havarti.upstream.client import PageResponse, ParsedPage
 
 
-def upstream_file(filename: str) -> UpstreamFile:
-    return UpstreamFile(filename=filename, url=f"https://files.invalid/{filename}",
+def upstream_file(filename: str) -> PageFile:
+    return PageFile(filename=filename, url=f"https://files.invalid/{filename}",
                         hashes={"sha256": "0" * 64})
 
 
@@ -26,7 +28,7 @@ class FakeUpstream:
     """The UpstreamClient's page interface: serves ``files``, with an ETag unless told not to."""
 
     def __init__(self) -> None:
-        self.files: list[UpstreamFile] = [upstream_file("demo-1.0.tar.gz")]
+        self.files: list[PageFile] = [upstream_file("demo-1.0.tar.gz")]
         self.failure: Exception | None = None
         self.validators = True
         self.requests: list[str | None] = []  # the If-None-Match of each request
@@ -85,7 +87,7 @@ def clock() -> Clock:
 def make_mirror(db: Database, upstream: FakeUpstream) -> Callable[..., Mirror]:
     """A Mirror: one per web process in real life; several may share the database."""
     def make(index_ttl: int = 0, **options: object) -> Mirror:
-        return Mirror(db, upstream, index_ttl, **options)  # type: ignore[arg-type]
+        return Mirror(UpstreamPages(db), upstream, index_ttl, **options)  # type: ignore[arg-type]
     return make
 
 
@@ -185,6 +187,7 @@ def test_upstream_404_forgets_the_stored_page(make_mirror, upstream):
 def test_upstream_failure_with_a_stored_page_serves_it_stale(make_mirror, upstream):
     mirror = make_mirror()
     mirror.state("demo")
+    mirror.flush(5)  # stored after the answer
     upstream.failure = UpstreamError("upstream timed out", timeout=True)
     state = mirror.state("demo")
     assert state.stale
