@@ -179,6 +179,9 @@ class Settings:
                            "web worker processes for `havarti serve`")
     threads: int = setting("WEB_THREADS", 16, lambda n, r: _int(n, r, 1, 256),
                            "threads per web worker")
+    web_server: str = setting("WEB_SERVER", "gunicorn", _choice(("gunicorn", "granian")),
+                              "`havarti serve`'s HTTP server: gunicorn (guarded against slow "
+                              "clients) or granian (faster; for behind a proxy that bounds clients)")
     # Slow and greedy clients (havarti/worker.py): gunicorn's worker for both command lines.
     header_timeout: float = setting("HEADER_TIMEOUT", 10.0, _float,
                                     "seconds a request's head (request line and headers) may take")
