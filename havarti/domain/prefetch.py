@@ -70,6 +70,7 @@ class Target:
                 yield Target((version,), (platform,))
 
     def describe(self) -> str:
+        """The target in one line."""
         pythons = ", ".join(f"{major}.{minor}" for major, minor in self.python_versions)
         return f"Python {pythons} on {', '.join(p.tag for p in self.platforms)}"
 
@@ -95,6 +96,8 @@ class Wanted:
 
 @dataclass
 class Plan:
+    """The files a prefetch will cache, and what it could not resolve."""
+
     files: list[Wanted] = field(default_factory=list)
     #: (requirement, reason) for requirements nothing could be chosen for.
     problems: list[tuple[str, str]] = field(default_factory=list)
@@ -119,6 +122,7 @@ class Status:
     failed: dict[str, str] = field(default_factory=dict)  # filename -> reason
 
     def done(self, plan: Plan) -> bool:
+        """Whether every planned file is stored or has failed for good."""
         return all(w.filename in self.cached or w.filename in self.failed for w in plan.files)
 
 
