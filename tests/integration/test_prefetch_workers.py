@@ -118,9 +118,10 @@ def test_check_and_ready_warn_without_a_worker_and_count_it_once_started(
 
     web = ready_client(env)
     response = web.get("/ready")
-    assert response.status_code == 200 and response.json["status"] == "ok"
-    assert response.json["checks"]["workers"]["workers"] == 0
-    assert response.json["warnings"] == [f"workers: no worker is taking jobs: {START}"]
+    body = response.get_json()
+    assert response.status_code == 200 and body["status"] == "ok"
+    assert body["checks"]["workers"]["workers"] == 0
+    assert body["warnings"] == [f"workers: no worker is taking jobs: {START}"]
     started = time.monotonic()
     web.get("/ready")
     assert time.monotonic() - started < 0.5  # the count is reused, not asked again per probe
@@ -132,7 +133,7 @@ def test_check_and_ready_warn_without_a_worker_and_count_it_once_started(
         assert "ok   workers: 1 taking jobs from queue 'havarti'" in result.stdout.splitlines()
         # A load balancer's probes: the count follows within a few seconds, each answer quick.
         deadline = time.monotonic() + READY_SECONDS + 10
-        while (body := web.get("/ready").json)["checks"]["workers"].get("workers") != 1:
+        while (body := web.get("/ready").get_json())["checks"]["workers"].get("workers") != 1:
             assert time.monotonic() < deadline, body
             time.sleep(0.5)
         assert body["status"] == "ok" and "warnings" not in body
