@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from sqlalchemy import text
 
@@ -114,3 +117,57 @@ def run_checks(settings: Settings) -> Iterator[tuple[str, str, str]]:
         except Exception as exc:  # noqa: BLE001 -- each backend raises its own types
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             yield name, "fail", message
+
+
+#: Seconds `havarti serve` waits, at most, to learn whether REDIS_URI and FALLBACK answer.
+START_PROBE_SECONDS = 0.8
+
+
+def _address(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    port = parts.port or {"https": 443, "rediss": 6379}.get(parts.scheme, default_port)
+    return parts.hostname or "localhost", port
+
+
+def _reach(url: str, default_port: int, timeout: float) -> None:
+    """Open and close a TCP connection to ``url``'s host and port (DNS included)."""
+    host, port = _address(url, default_port)
+    socket.create_connection((host, port), timeout=timeout).close()
+
+
+def unreachable_at_start(settings: Settings,
+                         timeout: float = START_PROBE_SECONDS) -> list[str]:
+    """One warning line for each of REDIS_URI and FALLBACK that cannot be reached now.
+
+    Both are tried at once, each for at most ``timeout`` seconds, so start-up waits no
+    longer than that; nothing here stops Havarti from serving. A connection is all that
+    is asked for (a slow answer from a distant upstream is not a fault).
+    """
+    probes = {"FALLBACK": (settings.primary_upstream, 80, "pages and files not stored yet fail "
+                           "until it answers; stored ones are served")}
+    if settings.redis_uri:
+        probes["REDIS_URI"] = (settings.redis_uri, 6379, "downloads run in the web processes "
+                               "until it answers")
+    pool = ThreadPoolExecutor(max_workers=len(probes), thread_name_prefix="havarti-probe")
+    futures = {name: pool.submit(_reach, url, port, timeout)
+               for name, (url, port, _) in probes.items()}
+    wait(futures.values(), timeout=timeout + 0.2)
+    pool.shutdown(wait=False)
+    warnings = []
+    for name in ("REDIS_URI", "FALLBACK"):
+        if name not in futures:
+            continue
+        url, _, consequence = probes[name]
+        future = futures[name]
+        if future.done() and future.exception() is None:
+            continue
+        exc = future.exception() if future.done() else None
+        if exc is None or isinstance(exc, TimeoutError):
+            reason = f"no connection within {timeout:g} s"
+        else:
+            reason = " ".join((getattr(exc, "strerror", None) or str(exc)
+                               or type(exc).__name__).split())
+        host, port = _address(url, probes[name][1])
+        warnings.append(f"warning: {name} ({host}:{port}) cannot be reached ({reason}); "
+                        f"serving goes on: {consequence}")
+    return warnings

@@ -31,20 +31,28 @@ def main() -> None:
     """Havarti: a private package index and caching proxy for PyPI."""
 
 
-def banner(settings: Settings) -> str:
-    url = settings.base_url()
-    host = url.split("://", 1)[1].split("/", 1)[0].split(":")[0]
-    return f"""Havarti is serving at {url}/
-  storage: {settings.storage}   database: {settings.database_url.split('@')[-1]}   upstream: {settings.primary_upstream}
+def banner(settings: Settings, warnings: list[str] | None = None) -> str:
+    """What `havarti serve` prints: where it serves, and each client's settings as lines
+    and files that paste as they are (the home page shows the same, see client_config)."""
+    from havarti.domain.client_config import ClientConfig
 
-  pip:    pip install -i {url}/simple/ <package>
-          (pip.conf)  [global]  index-url = {url}/simple/   trusted-host = {host}
-  uv:     uv pip install --index-url {url}/simple/ <package>
-          (uv.toml)   [[index]]  url = "{url}/simple/"  default = true
-  poetry: poetry source add --priority=primary havarti {url}/simple/
-  twine:  twine upload --repository-url {url}/ -u havarti -p "$PASSCODE" dist/*
-  uv:     uv publish --publish-url {url}/ -u havarti -p "$PASSCODE" dist/*
-"""
+    clients = ClientConfig(settings.base_url())
+    database = settings.database_url.split("@")[-1]  # never the password
+    lines = [f"Havarti is serving at {clients.base}/",
+             f"  storage: {settings.storage}   database: {database}   "
+             f"upstream: {settings.primary_upstream}"]
+    lines += [f"  {warning}" for warning in warnings or ()]
+    blocks = [
+        ("pip", clients.pip_line("<package>")),
+        ("pip.conf (~/.config/pip/pip.conf)", clients.pip_conf),
+        ("uv", clients.uv_line("<package>")),
+        ("uv.toml (or [[tool.uv.index]] in pyproject.toml)", clients.uv_toml),
+        ("poetry", clients.poetry_line),
+        ("twine and uv publish", f"{clients.twine_line}\n{clients.uv_publish_line}"),
+    ]
+    for title, text in blocks:
+        lines += ["", f"{title}:", text]
+    return "\n".join(lines) + "\n"
 
 
 @main.command()
@@ -60,11 +68,12 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     With no environment at all this is the embedded default: SQLite and files
     under PACKAGE_CACHE (~/.havarti-packages), PyPI upstream, jobs in-process.
     """
+    from havarti.checks import unreachable_at_start
     from havarti.server import exec_serve
 
     settings = settings_or_exit(host=host, port=port, workers=workers, threads=threads)
     prepare_or_exit(settings)
-    click.echo(banner(settings))
+    click.echo(banner(settings, unreachable_at_start(settings)))
     exec_serve(settings)
 
 

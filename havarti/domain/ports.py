@@ -212,8 +212,10 @@ class StatsStore(Protocol):
         """(day, kind, count, bytes) totals from ``first`` on."""
         ...
 
-    def top_projects(self, first: date, kind: str, limit: int) -> list[tuple[str, int, int, int]]:
-        """(project, requests, requests of ``kind``, bytes), most requested first."""
+    def top_projects(self, first: date, kind: str, limit: int,
+                     kinds: tuple[str, ...] | None = None) -> list[tuple[str, int, int, int]]:
+        """(project, counts, counts of ``kind``, bytes) of the ``kinds`` given (default:
+        all), highest count first."""
         ...
 
     def stored_by_origin(self) -> dict[bool, tuple[int, int]]:
