@@ -22,7 +22,13 @@ from havarti.storage.local import disk_full
 UPSTREAM_PROBE_TIMEOUT = 5.0
 
 if TYPE_CHECKING:
+    from havarti.jobs import JobRunner
     from havarti.storage import Storage
+
+
+class CheckWarning(Exception):  # noqa: N818 -- a warning, not an error
+    """Serving works, but something some work relies on is missing: `check` says WARN,
+    /ready stays 200 and lists it under ``warnings``."""
 
 
 def check_database(settings: Settings) -> str:
@@ -66,6 +72,19 @@ def check_broker(settings: Settings) -> str:
     return "redis"
 
 
+def check_workers(settings: Settings, jobs: JobRunner | None = None) -> str:
+    """How many downloaders take jobs from Redis; none is a warning saying how to start one."""
+    if not settings.redis_uri:
+        return "none needed (jobs run in-process)"
+    from havarti.jobs.base import START_A_WORKER, WORKER_PING_TIMEOUT
+    from havarti.jobs.celery import QUEUE, sending_runner
+
+    count = (jobs or sending_runner(settings)).workers(WORKER_PING_TIMEOUT)
+    if not count:
+        raise CheckWarning(f"0 taking jobs from queue {QUEUE!r}: {START_A_WORKER}")
+    return f"{count} taking jobs from queue {QUEUE!r}"
+
+
 def check_upstream(settings: Settings) -> str:
     """One small question: a HEAD of the index URL (no body), within a short timeout."""
     import httpx
@@ -87,14 +106,17 @@ CHECKS = {
 }
 
 
-def run_checks(settings: Settings) -> Iterator[tuple[str, bool, str]]:
-    yield "configuration", True, f"STORAGE={settings.storage}"
-    for name, check in CHECKS.items():
+def run_checks(settings: Settings) -> Iterator[tuple[str, str, str]]:
+    """(name, "ok" | "warn" | "fail", detail) for each check, `havarti check`'s lines."""
+    yield "configuration", "ok", f"STORAGE={settings.storage}"
+    for name, check in {**CHECKS, "workers": check_workers}.items():
         try:
-            yield name, True, check(settings)
+            yield name, "ok", check(settings)
+        except CheckWarning as exc:
+            yield name, "warn", str(exc)
         except Exception as exc:  # noqa: BLE001 -- each backend raises its own types
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            yield name, False, message
+            yield name, "fail", message
 
 
 #: Seconds `havarti serve` waits, at most, to learn whether REDIS_URI and FALLBACK answer.

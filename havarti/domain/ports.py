@@ -279,3 +279,8 @@ class JobQueue(Protocol):
     def pending(self) -> int:
         """Jobs queued or running; -1 when unknown."""
         ...
+
+    def workers(self, timeout: float) -> int | None:
+        """Worker processes taking jobs, asked within ``timeout`` seconds; None when jobs
+        run in this process. Raises when that cannot be known (the broker is down)."""
+        ...
