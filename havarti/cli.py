@@ -316,5 +316,95 @@ def storage_copy(to: tuple[str, ...], env_file: str | None) -> None:
     sys.exit(1 if report.failed else 0)
 
 
+def open_database(settings: Settings) -> Any:
+    """The database, migrated (the operator's tools may run before the first `serve`)."""
+    from havarti.application import startup_failure
+    from havarti.db import Database
+
+    database = Database(settings.database_url)
+    try:
+        database.upgrade()
+    except Exception as exc:  # noqa: BLE001 -- database drivers raise many types
+        fail(startup_failure(exc))
+    return database
+
+
+@main.group()
+def token() -> None:
+    """API tokens: read, upload (optionally to some projects only) or admin."""
+
+
+@token.command("create")
+@click.option("--scope", type=click.Choice(["read", "upload", "admin"]), required=True,
+              help="read: install; upload: publish new files; admin: yank, delete, tokens, policies.")
+@click.option("--project", "projects", multiple=True,
+              help="Limit an upload token to this project or prefix, e.g. acme-* (repeatable).")
+@click.option("--expires", help="Refuse the token after this long, e.g. 90d [default: never].")
+@click.option("--note", default="", help="What the token is for (shown in `token list`).")
+def token_create(scope: str, projects: tuple[str, ...], expires: str | None, note: str) -> None:
+    """Create a token and print it: it is shown this once, and only its hash is kept."""
+    from havarti.config import parse_duration
+    from havarti.db.tokens import TokenRepository
+    from havarti.domain.access import NewToken
+    from havarti.errors import InvalidRequest
+
+    settings = settings_or_exit()
+    try:
+        new = NewToken.checked(scope, projects, parse_duration("--expires", expires) if expires
+                               else None, note)
+    except (InvalidRequest, ConfigError) as exc:
+        fail(str(exc))
+    db = open_database(settings)
+    try:
+        secret, record = TokenRepository(db).create(new, "cli")
+    finally:
+        db.dispose()
+    limits = f" for {' '.join(p.text for p in record.projects)}" if record.projects else ""
+    expiry = f", expires {record.expires:%Y-%m-%d %H:%M} UTC" if record.expires else ""
+    click.echo(f"havarti: token {record.id} ({record.scope}{limits}{expiry}); it is shown only "
+               "once:", err=True)
+    click.echo(secret)
+
+
+@token.command("list")
+def token_list() -> None:
+    """Every token: id, scope, projects, expiry, last use, state (never the secret)."""
+    from havarti.db.tokens import TokenRepository
+
+    db = open_database(settings_or_exit())
+    try:
+        records = TokenRepository(db).list()
+    finally:
+        db.dispose()
+
+    def when(value: Any) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if value else "never"
+
+    click.echo(f"{'ID':>4}  {'SCOPE':<7} {'PROJECTS':<20} {'EXPIRES':<16} {'LAST USED':<16} "
+               f"{'STATE':<8} NOTE")
+    for t in records:
+        state = "revoked" if t.revoked else "active"
+        projects = " ".join(p.text for p in t.projects) or "any"
+        click.echo(f"{t.id:>4}  {t.scope:<7} {projects:<20} {when(t.expires):<16} "
+                   f"{when(t.last_used):<16} {state:<8} {t.note}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token: every web process refuses it from its next request."""
+    from havarti.db.tokens import TokenRepository
+    from havarti.errors import NotFound
+
+    db = open_database(settings_or_exit())
+    try:
+        record = TokenRepository(db).revoke(token_id, "cli")
+    except NotFound as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    click.echo(f"token {record.id} revoked")
+
+
 if __name__ == "__main__":
     main()

@@ -22,7 +22,9 @@ from havarti.cache import BoundedCache
 from havarti.config import Settings
 from havarti.db import Database, unless_full
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
+from havarti.db.tokens import TokenRepository
 from havarti.domain import catalog, json_api
+from havarti.domain.access import NamePattern
 from havarti.domain.distributions import belongs_to, normalized, read_core_metadata
 from havarti.domain.fetch import Download, Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
@@ -136,6 +138,7 @@ class PackageIndex:
         self.fetcher = Fetcher(db, storage, upstream, Path(settings.package_cache) / "spool",
                                settings.max_file_size)
         self.jobs = jobs
+        self.tokens = TokenRepository(db)
         #: Keyed by what the page is made of: the private files' serial, the upstream digest.
         self._pages: BoundedCache[tuple, RenderedPage] = BoundedCache(
             cache_bytes // 2, lambda r: len(r.html) + len(r.json))
@@ -389,6 +392,10 @@ class PackageIndex:
             return document
 
     # Uploads
+
+    def reserved_names(self) -> tuple[NamePattern, ...]:
+        """The names and prefixes that come only from private uploads."""
+        return ()
 
     def upload(self, upload: Upload) -> File:
         return accept_upload(self.db, self.storage, upload, self.settings.max_upload_size)

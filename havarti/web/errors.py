@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -13,11 +13,15 @@ from werkzeug.wrappers import Response
 from havarti.domain.fetch import DownloadFailed
 from havarti.errors import (
     NO_SPACE,
+    BodyTooLarge,
     Conflict,
+    Forbidden,
     HavartiError,
+    InvalidRequest,
     InvalidUpload,
     NotFound,
     StorageUnavailable,
+    Unauthorized,
     UploadTooLarge,
     UpstreamError,
     no_space,
@@ -44,12 +48,16 @@ def unauthorized(message: str) -> Response:
 
 
 def status_for(exc: HavartiError) -> int:
-    if isinstance(exc, UploadTooLarge):
+    if isinstance(exc, UploadTooLarge | BodyTooLarge):
         return 413
     if isinstance(exc, Conflict):
         return 409
-    if isinstance(exc, InvalidUpload):
+    if isinstance(exc, InvalidUpload | InvalidRequest):
         return 400
+    if isinstance(exc, Unauthorized):
+        return 401
+    if isinstance(exc, Forbidden):
+        return 403
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, UpstreamError):
@@ -69,6 +77,12 @@ def init_app(app: Flask) -> None:
         status = status_for(exc)
         if status >= 500:
             log.warning("error status=%d reason=%s", status, exc)
+        if status in (401, 403):
+            # Every refusal of access or by a policy leaves a line an operator can grep.
+            log.warning("access-refused status=%d method=%s path=%s remote=%s reason=%s", status,
+                        request.method, request.path, request.remote_addr or "-", exc)
+        if status == 401:
+            return unauthorized(str(exc))
         if isinstance(exc, StorageUnavailable):
             telemetry.count_storage_error()
             if no_space(exc):

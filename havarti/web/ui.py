@@ -65,7 +65,7 @@ def descriptions() -> browse.DescriptionCache:
 
 @bp.after_app_request
 def security_headers(response: Response) -> Response:
-    if response.mimetype == "text/html" and request.blueprint in ("ui", "manage"):
+    if response.mimetype == "text/html" and request.blueprint in ("ui", "manage", "admin"):
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

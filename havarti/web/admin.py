@@ -1,0 +1,115 @@
+"""Administration, admin scope only: tokens, reserved names and policies, as a JSON API
+(``/api/tokens``, ``/api/reserved``, ``/api/policies``) and one page (``/admin/``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from havarti.config import ConfigError, parse_duration
+from havarti.domain.access import NewToken
+from havarti.errors import InvalidRequest
+from havarti.web import context
+from havarti.web.auth import require
+from havarti.web.manage import json_object
+
+bp = Blueprint("admin", __name__)
+
+
+def _admin(action: str = "administer this index") -> None:
+    require(request, "admin", action)
+
+
+def _duration(raw: Any) -> Any:
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str):
+        raise InvalidRequest('expires must be a duration string such as "90d"')
+    try:
+        return parse_duration("expires", raw)
+    except ConfigError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def _strings(body: dict, key: str) -> list[str]:
+    value = body.get(key) or []
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequest(f"{key} must be a list of strings")
+    return value
+
+
+def _string(body: dict, key: str) -> str:
+    value = body.get(key) or ""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{key} must be a string")
+    return value
+
+
+def _new_token(body: dict) -> NewToken:
+    return NewToken.checked(_string(body, "scope"), _strings(body, "projects"),
+                            _duration(body.get("expires")), _string(body, "note"))
+
+
+# The JSON API.
+
+@bp.get("/api/tokens")
+def api_tokens() -> Response:
+    _admin("list tokens")
+    return jsonify({"tokens": [t.as_json() for t in context.index().tokens.list()]})
+
+
+@bp.post("/api/tokens")
+def api_create_token() -> tuple[Response, int]:
+    _admin("create tokens")
+    new = _new_token(json_object('{"scope": "upload", "projects": ["acme-*"], "expires": "90d"}'))
+    secret, record = context.index().tokens.create(new, request.remote_addr)
+    # The secret is in this answer only: it is never stored.
+    return jsonify({**record.as_json(), "token": secret}), 201
+
+
+@bp.delete("/api/tokens/<int:token_id>")
+def api_revoke_token(token_id: int) -> Response:
+    _admin("revoke tokens")
+    return jsonify(context.index().tokens.revoke(token_id, request.remote_addr).as_json())
+
+
+# The page.
+
+def _page(created: dict | None = None) -> str:
+    index = context.index()
+    return render_template("admin.html", tokens=index.tokens.list(), created=created)
+
+
+@bp.get("/admin/")
+def page() -> str:
+    _admin("open the admin page")
+    return _page()
+
+
+@bp.post("/admin/tokens")
+def form_create_token() -> str:
+    # Cross-site posts were refused before (havarti.web.guard).
+    _admin("create tokens")
+    form = request.form
+    new = _new_token({"scope": form.get("scope", ""), "projects": form.get("projects", ""),
+                      "expires": form.get("expires", ""), "note": form.get("note", "")})
+    secret, record = context.index().tokens.create(new, request.remote_addr)
+    return _page(created={"id": record.id, "token": secret})
+
+
+@bp.post("/admin/tokens/<int:token_id>/revoke")
+def form_revoke_token(token_id: int) -> Response:
+    _admin("revoke tokens")
+    context.index().tokens.revoke(token_id, request.remote_addr)
+    return redirect(url_for("admin.page"), code=303)
+
+
+@bp.after_request
+def never_stored(response: Response) -> Response:
+    # A new token's secret is on these pages: no cache may keep them.
+    response.headers["Cache-Control"] = "no-store"
+    return response
