@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, AuditLog, File, Project
+from havarti.db.tombstones import bury
 from havarti.domain.distributions import normalized
 from havarti.domain.text import checked
 from havarti.errors import Conflict, NotFound
@@ -102,11 +103,15 @@ def delete(db: Database, storage: Storage, project: str, filename: str,
 
     The project stays private even with no file left, so it keeps shadowing
     the public project of the same name (dependency-confusion protection).
+    A tombstone keeps the filename's sha256: it may be uploaded again only
+    with the same bytes.
     """
     with db.session() as session:
         proj, file = _private_file(session, project, filename)
         key, meta = file.storage_key, file.metadata_sha256
         session.delete(file)
+        # Its name may come back only with these bytes (lock files pin them).
+        bury(session, proj.name, filename, file.sha256)
         proj.serial += 1
         _audit(session, "delete", proj.name, filename, f"sha256={file.sha256}", remote_addr)
     with db.session() as session:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from havarti.db import Database
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
+from havarti.db.tombstones import buried
 from havarti.domain.catalog import get_or_create_project
 from havarti.domain.distributions import (
     CoreMetadata,
@@ -136,7 +137,7 @@ def accept_upload(db: Database, storage: Storage, upload: Upload, max_size: int)
             f"the file's metadata names version {metadata.version!r}, not {dist.version}")
 
     with db.session() as session:
-        _refuse_taken(session, upload.filename, dist.project)
+        _refuse_taken(session, upload.filename, dist.project, sha256)
 
     key = storage_key(sha256, upload.filename)
     # PEP 658 metadata for wheels only, as PyPI: an sdist's PKG-INFO may leave its
@@ -170,12 +171,18 @@ def _taken(session: Session, filename: str) -> bool:
     return session.scalar(select(File.id).where(File.filename == filename)) is not None
 
 
-def _refuse_taken(session: Session, filename: str, project: str) -> None:
-    """Conflict if ``filename``, or a variant of it, is held already (as on PyPI).
+def _refuse_taken(session: Session, filename: str, project: str, sha256: str) -> None:
+    """Conflict if ``filename``, or a variant of it, is held already (as on PyPI), or was
+    deleted while holding other bytes (its tombstone, havarti.db.tombstones).
 
     A variant differs only in how the project name or version is written
     (``Foo_Bar-1.0…`` and ``foo.bar-1.0.0…``): installers take them for one file.
     """
+    tombstone = buried(session, filename)
+    if tombstone is not None and tombstone.sha256 != sha256:
+        raise Conflict(f"filename was used before: {tombstone.filename} was deleted on "
+                       f"{tombstone.deleted:%Y-%m-%d}, and a filename may come back only with "
+                       "the same bytes; upload a new version")
     if _taken(session, filename):
         raise Conflict(f"{filename} already exists; files cannot be replaced")
     wanted = normalized_filename(filename)
@@ -202,7 +209,7 @@ def _insert(db: Database, project_name: str, columns: dict[str, Any]) -> File:
                 # here (a Postgres row lock, SQLite's one writer) until this one commits,
                 # so two variants of one filename cannot both pass the check below.
                 session.flush()
-                _refuse_taken(session, columns["filename"], project.name)
+                _refuse_taken(session, columns["filename"], project.name, columns["sha256"])
                 row = File(project_id=project.id, **columns)
                 session.add(row)
             return row
