@@ -106,6 +106,16 @@ def _names(raw: str) -> frozenset[str]:
     return frozenset(canonicalize_name(n) for n in re.split(r"[,\s]+", raw) if n)
 
 
+def _patterns(name: str, raw: str) -> tuple[str, ...]:
+    from havarti.domain.access import patterns
+    from havarti.errors import InvalidRequest
+
+    try:
+        return tuple(p.text for p in patterns(re.split(r"[,\s]+", raw)))
+    except InvalidRequest as exc:
+        raise ConfigError(f"{name}={raw!r}: {exc}") from None
+
+
 def _url(name: str, raw: str) -> str:
     if not re.match(r"^https?://[^/\s]+", raw.strip()):
         raise ConfigError(f"{name}={raw!r}: expected an http:// or https:// URL")
@@ -242,6 +252,11 @@ class Settings:
                                          "hide upstream files younger than this (e.g. 3d)")
     cooldown_exempt: frozenset[str] = setting("COOLDOWN_EXEMPT", frozenset(),
                                               lambda n, r: _names(r), "projects exempt from COOLDOWN")
+    reserved_names: tuple[str, ...] = setting(
+        "RESERVED_NAMES", (), lambda n, r: _patterns(n, r),
+        "names or prefixes (acme-*) served only from private uploads, never asked of upstream")
+    policy_file: Path | None = setting("POLICY_FILE", None, _path,
+                                       "TOML file of deny/allow rules for upstream files (see Access)")
     cache_max_size: int | None = setting("CACHE_MAX_SIZE", None, parse_size,
                                          "bound on cached upstream files; least recently served evicted")
     # S3
@@ -324,6 +339,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"{name} is not set: STORAGE={settings.storage} needs it")
     if settings.read_auth and not settings.passcode:
         raise ConfigError("PASSCODE is not set: READ_AUTH=true needs it (readers send it)")
+    if settings.policy_file is not None:
+        from havarti.domain.policy import read_policy_file
+        from havarti.errors import InvalidRequest
+
+        try:
+            read_policy_file(settings.policy_file)
+        except InvalidRequest as exc:
+            raise ConfigError(str(exc)) from None
     if settings.storage == "swiftstorage" and settings.swift_auth_version == "3" and not settings.swift_project:
         raise ConfigError("SWIFT_PROJECT is not set: SWIFT_AUTH_VERSION=3 needs it")
     return settings

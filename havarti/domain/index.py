@@ -10,6 +10,7 @@ import hashlib
 import io
 import logging
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from havarti.cache import BoundedCache
 from havarti.config import Settings
 from havarti.db import Database, unless_full
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
+from havarti.db.policies import PolicyRepository
 from havarti.db.tokens import TokenRepository
 from havarti.domain import catalog, json_api
 from havarti.domain.access import NamePattern
@@ -38,8 +40,10 @@ from havarti.domain.pages import (
     render_part,
     render_upstream_part,
 )
+from havarti.domain.policy import Policy, Rule, read_policy_file
 from havarti.domain.uploads import Upload, accept_upload
 from havarti.errors import (
+    Forbidden,
     InvalidUpload,
     NotFound,
     StorageUnavailable,
@@ -56,6 +60,10 @@ log = logging.getLogger(__name__)
 
 _PROJECT_ROW = select(Project.id, Project.serial, Project.private).where(
     Project.name == bindparam("name"))
+#: How long a process uses its policy snapshot before reading the stored rules again: the
+#: page path must not query them per request. A change shows at once in the process that
+#: made it, within this many seconds in the others.
+POLICY_REFRESH = 2.0
 #: last_served is written at most this often per file: a hot file must not cost a write per hit.
 LAST_SERVED_RESOLUTION = timedelta(minutes=10)
 
@@ -139,6 +147,11 @@ class PackageIndex:
                                settings.max_file_size)
         self.jobs = jobs
         self.tokens = TokenRepository(db)
+        self.policies = PolicyRepository(db)
+        self._file_rules: tuple[Rule, ...] = tuple(
+            read_policy_file(settings.policy_file) if settings.policy_file else ())
+        self._policy: tuple[float, Policy] | None = None
+        self._policy_guard = threading.Lock()
         #: Keyed by what the page is made of: the private files' serial, the upstream digest.
         self._pages: BoundedCache[tuple, RenderedPage] = BoundedCache(
             cache_bytes // 2, lambda r: len(r.html) + len(r.json))
@@ -151,11 +164,12 @@ class PackageIndex:
         Raises NotFound, or UpstreamError when upstream fails and nothing is stored.
         """
         canonical = normalized(name)
+        policy = self.policy()
         project = self.db.first(_PROJECT_ROW, name=canonical)
         private = project is not None and project.private
         upstream: UpstreamState | None = None
         stale_reason: str | None = None
-        if not private or canonical in self.settings.upstream_merge:
+        if self._asks_upstream(canonical, private, policy):
             try:
                 upstream = self.mirror.state(canonical)
                 stale_reason = upstream.stale_reason
@@ -167,20 +181,71 @@ class PackageIndex:
                     raise
                 stale_reason = f"upstream unreachable: {exc}"
         key = (canonical, project.serial if project else -1,
-               upstream.token if upstream else None, self._cooldown_epoch())
+               upstream.token if upstream else None, self._cooldown_epoch(), policy.digest)
         rendered = self._pages.get(key)
         if rendered is None:
             page = self._build_page(canonical, project.id if private and project else None,
-                                    upstream)
+                                    upstream, policy)
             rendered = self._pages.put(key, RenderedPage.of(page))
         return replace(rendered, stale_reason=stale_reason) if stale_reason else rendered
+
+    # Access: reserved names and policies
+
+    def policy(self, fresh: bool = False) -> Policy:
+        """The rules and reservations in force: POLICY_FILE, RESERVED_NAMES and the database's.
+
+        Read from the database at most every POLICY_REFRESH seconds (``fresh``: now).
+        """
+        now = time.monotonic()
+        found = self._policy
+        if not fresh and found is not None and now - found[0] < POLICY_REFRESH:
+            return found[1]
+        with self._policy_guard:
+            found = self._policy
+            if fresh or found is None or time.monotonic() - found[0] >= POLICY_REFRESH:
+                rules, reserved = self.policies.load()
+                configured = tuple(NamePattern(p) for p in self.settings.reserved_names)
+                found = (time.monotonic(), Policy(self._file_rules + tuple(rules),
+                                                  configured + tuple(reserved)))
+                self._policy = found
+            return found[1]
+
+    def policy_changed(self) -> None:
+        """After a change of rules or reservations: this process sees it at its next request."""
+        self._policy = None
+
+    def reserved_names(self) -> tuple[NamePattern, ...]:
+        """The names and prefixes that come only from private uploads (read fresh: for uploads)."""
+        return self.policy(fresh=True).reserved
+
+    def _asks_upstream(self, canonical: str, private: bool, policy: Policy) -> bool:
+        """Whether upstream is asked about ``canonical``: the one place that decides.
+
+        Never for a reserved name; else unless private uploads shadow it (UPSTREAM_MERGE
+        merges). Raises NotFound for a reserved name nothing was uploaded to, and
+        Forbidden when a policy denies the whole project and nothing private is there.
+        """
+        reserved = policy.reserved_by(canonical)
+        if reserved is not None:
+            if not private:
+                raise NotFound(f"{canonical!r} is reserved ({reserved.text}) for private uploads "
+                               "and has none yet")
+            return False
+        if private and canonical not in self.settings.upstream_merge:
+            return False
+        refusal = policy.project_refusal(canonical)
+        if refusal is not None:
+            if not private:
+                raise Forbidden(refusal)
+            return False
+        return True
 
     def _cooldown_epoch(self) -> int | None:
         # A cooldown makes the page depend on the clock: rebuild at most once a minute.
         return int(time.time() // 60) if self.settings.cooldown else None
 
     def _build_page(self, name: str, private_project_id: int | None,
-                    upstream: UpstreamState | None) -> ProjectPage:
+                    upstream: UpstreamState | None, policy: Policy) -> ProjectPage:
         parts: list[PagePart] = []
         private_names: set[str] = set()
         if private_project_id is not None:
@@ -192,10 +257,11 @@ class PackageIndex:
             private_names = {f.filename for f in private}
             parts.append(render_part(private))
         if upstream is not None:
-            if private_names or self._cooldown_cutoff(name) is not None:
+            if private_names or self._cooldown_cutoff(name) is not None or policy.touches(name):
                 # Merged (UPSTREAM_MERGE): a private file wins over an upstream one of its name.
                 parts.append(render_upstream_part(name, [
-                    f for f in self._visible(name, upstream.files) if f.filename not in private_names]))
+                    f for f in self._visible(name, upstream.files, policy)
+                    if f.filename not in private_names]))
             else:
                 # Every upstream file, rendered when the mirror stored the page.
                 parts.append(upstream.part)
@@ -208,13 +274,14 @@ class PackageIndex:
             return None
         return datetime.now(UTC) - cooldown
 
-    def _visible(self, name: str, files: tuple[UpstreamFile, ...]) -> list[UpstreamFile]:
-        """Upstream files after the supply-chain cooldown."""
+    def _visible(self, name: str, files: tuple[UpstreamFile, ...],
+                 policy: Policy) -> list[UpstreamFile]:
+        """Upstream files offered: the one function deciding which (cooldown, then policy)."""
         cutoff = self._cooldown_cutoff(name)
-        if cutoff is None:
-            return list(files)
         # A file without an upload time cannot be judged young: it stays.
-        return [f for f in files if f.upload_datetime is None or f.upload_datetime <= cutoff]
+        return [f for f in files
+                if (cutoff is None or f.upload_datetime is None or f.upload_datetime <= cutoff)
+                and policy.file_refusal(name, f.version, f.filename) is None]
 
     def index(self) -> tuple[bytes, bytes]:
         """The /simple/ page: every project Havarti can serve without upstream (HTML, JSON)."""
@@ -252,19 +319,21 @@ class PackageIndex:
         with self.db.session() as session:
             row = session.execute(
                 select(File.id, File.storage_key, File.size, File.sha256, File.stored,
-                       File.last_served, Project.name, Project.private, File.origin)
+                       File.last_served, Project.name, Project.private, File.origin,
+                       File.version)
                 .join(Project).where(File.filename == filename)).first()
             if row is None or row.name != canonical:
                 return None
-            if not row.stored:
-                return None
+        if row.origin != ORIGIN_UPLOADED:
+            # A cached upstream file answers to the policy in force, not the one it was
+            # cached under; a reserved name's come only from uploads.
+            self._refuse_upstream_file(canonical, row.version, filename, row.private)
+        if not row.stored:
+            return None
         if body and (row.last_served is None or now - row.last_served > LAST_SERVED_RESOLUTION):
             # For eviction's sake only: a full disk must not keep the file from being served.
             with unless_full("last_served"), self.db.session() as session:
                 session.execute(update(File).where(File.id == row.id).values(last_served=now))
-        if row.private and row.origin != ORIGIN_UPLOADED and canonical not in self.settings.upstream_merge:
-            # A cached upstream file of a project that became private is shadowed too.
-            return None
         if not body:
             return StoredFile(filename, row.storage_key, row.size, row.sha256, None, None)
         try:
@@ -274,10 +343,21 @@ class PackageIndex:
             raise StorageUnavailable(f"storage unavailable: {exc}") from None
         return StoredFile(filename, row.storage_key, row.size, row.sha256, local, redirect)
 
+    def _refuse_upstream_file(self, canonical: str, version: str | None, filename: str,
+                              private: bool) -> None:
+        """NotFound / Forbidden unless upstream's ``filename`` may be offered."""
+        policy = self.policy()
+        if not self._asks_upstream(canonical, private, policy):
+            raise NotFound(f"no file {filename!r} in project {canonical!r}")
+        refusal = policy.file_refusal(canonical, version, filename)
+        if refusal is not None:
+            raise Forbidden(refusal)
+
     def _upstream_file(self, canonical: str, filename: str) -> UpstreamFile:
         with self.db.session() as session:
-            private = session.scalar(select(Project.private).where(Project.name == canonical))
-        if private and canonical not in self.settings.upstream_merge:
+            private = bool(session.scalar(select(Project.private).where(Project.name == canonical)))
+        policy = self.policy()
+        if not self._asks_upstream(canonical, private, policy):
             raise NotFound(f"no file {filename!r} in project {canonical!r}")
         try:
             state = self.mirror.state(canonical, revalidate=False)
@@ -288,8 +368,12 @@ class PackageIndex:
         except UpstreamNotFound:
             raise NotFound(f"no project named {canonical!r}") from None
         # A page stored before foreign entries were dropped may still list one: not offered.
-        if (found is None or not belongs_to(filename, canonical)
-                or found not in self._visible(canonical, (found,))):
+        if found is None or not belongs_to(filename, canonical):
+            raise NotFound(f"no file {filename!r} in project {canonical!r}")
+        refusal = policy.file_refusal(canonical, found.version, filename)
+        if refusal is not None:
+            raise Forbidden(refusal)
+        if found not in self._visible(canonical, (found,), policy):
             raise NotFound(f"no file {filename!r} in project {canonical!r}")
         return found
 
@@ -317,8 +401,10 @@ class PackageIndex:
         with self.db.session() as session:
             row = session.execute(
                 select(File.metadata_sha256, File.storage_key, File.stored, Project.name,
-                       Project.private, File.origin)
+                       Project.private, File.origin, File.version)
                 .join(Project).where(File.filename == filename)).first()
+        if row is not None and row.name == canonical and row.origin != ORIGIN_UPLOADED:
+            self._refuse_upstream_file(canonical, row.version, filename, row.private)
         # A cached upstream file of a project that became private is shadowed: not held.
         held = row if row is not None and row.name == canonical and (
             row.origin == ORIGIN_UPLOADED or not row.private) else None
@@ -373,18 +459,30 @@ class PackageIndex:
         a merged project (UPSTREAM_MERGE) upstream does not know gets the private one.
         """
         canonical = normalized(project)
+        policy = self.policy()
         merged = canonical in self.settings.upstream_merge
 
         def private() -> dict | None:
             with self.db.session() as session:
                 return json_api.private_project_json(session, canonical, version, base_url)
 
-        document = None if merged else private()
+        reserved = policy.reserved_by(canonical)
+        document = None if merged and reserved is None else private()
         if document is not None:
             return document
+        if reserved is not None:
+            raise NotFound(f"{canonical!r} is reserved ({reserved.text}) for private uploads "
+                           "and has none yet")
+        refusal = policy.project_refusal(canonical)
+        if refusal is not None:
+            document = private() if merged else None
+            if document is None:
+                raise Forbidden(refusal)
+            return document
         try:
-            return json_api.upstream_project_json(self.upstream, canonical, version, base_url,
-                                                  self._cooldown_cutoff(canonical))
+            return json_api.upstream_project_json(
+                self.upstream, canonical, version, base_url, self._cooldown_cutoff(canonical),
+                offered=lambda filename, v: policy.file_refusal(canonical, v, filename) is None)
         except UpstreamNotFound:
             document = private() if merged else None
             if document is None:
@@ -392,10 +490,6 @@ class PackageIndex:
             return document
 
     # Uploads
-
-    def reserved_names(self) -> tuple[NamePattern, ...]:
-        """The names and prefixes that come only from private uploads."""
-        return ()
 
     def upload(self, upload: Upload) -> File:
         return accept_upload(self.db, self.storage, upload, self.settings.max_upload_size)

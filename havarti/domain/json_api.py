@@ -7,6 +7,7 @@ every file URL pointing at Havarti, so the files are cached like any other.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -82,10 +83,12 @@ def private_project_json(session: Any, name: str, version: str | None, base_url:
 
 
 def upstream_project_json(upstream: UpstreamClient, name: str, version: str | None,
-                          base_url: str, cutoff: datetime | None = None) -> dict:
+                          base_url: str, cutoff: datetime | None = None,
+                          offered: Callable[[str, str | None], bool] | None = None) -> dict:
     """Upstream's JSON document with every file URL pointing at Havarti.
 
-    With a ``cutoff`` (COOLDOWN), files uploaded after it are left out, as on the pages.
+    With a ``cutoff`` (COOLDOWN), files uploaded after it are left out, as on the pages;
+    so are files ``offered(filename, version)`` refuses (a policy).
     """
     canonical = normalized(name)
     path = f"{canonical}/{version}/json" if version else f"{canonical}/json"
@@ -94,18 +97,21 @@ def upstream_project_json(upstream: UpstreamClient, name: str, version: str | No
     except ValueError:
         raise UpstreamError(f"upstream sent unreadable JSON for {canonical}") from None
 
-    def offered(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        kept = [entry for entry in files if cutoff is None or not _uploaded_after(entry, cutoff)]
+    def kept_of(files: list[dict[str, Any]], release: str | None) -> list[dict[str, Any]]:
+        kept = [entry for entry in files if (cutoff is None or not _uploaded_after(entry, cutoff))
+                and (offered is None or offered(str(entry.get("filename", "")), release))]
         for entry in kept:
             if "filename" in entry:
                 entry["url"] = base_url + file_url(canonical, entry["filename"], relative_to_page=False)
         return kept
 
     if "urls" in document:
-        document["urls"] = offered(document["urls"] or [])
+        info = document.get("info") or {}
+        document["urls"] = kept_of(document["urls"] or [],
+                                   info.get("version") if isinstance(info, dict) else None)
     releases = document.get("releases") or {}
     for release, files in releases.items():
-        releases[release] = offered(files)
+        releases[release] = kept_of(files, release)
     return document
 
 
