@@ -406,5 +406,157 @@ def token_revoke(token_id: int) -> None:
     click.echo(f"token {record.id} revoked")
 
 
+@main.group()
+def reserved() -> None:
+    """Reserved names and prefixes: served only from private uploads, never asked of upstream."""
+
+
+@reserved.command("add")
+@click.argument("pattern")
+@click.option("--note", default="", help="Why (shown in `reserved list` and the admin page).")
+def reserved_add(pattern: str, note: str) -> None:
+    """Reserve a name or a prefix such as acme-* (web processes see it within seconds)."""
+    from havarti.db.policies import PolicyRepository
+    from havarti.domain.access import NamePattern
+    from havarti.errors import Conflict, InvalidRequest
+
+    try:
+        parsed = NamePattern.parse(pattern)
+    except InvalidRequest as exc:
+        fail(str(exc))
+    db = open_database(settings_or_exit())
+    try:
+        found = PolicyRepository(db).reserve(parsed, note, "cli")
+    except Conflict as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    click.echo(f"reserved {found.pattern.text} (id {found.id})")
+
+
+@reserved.command("list")
+def reserved_list() -> None:
+    """Every reserved name: from RESERVED_NAMES and from the database (with ids)."""
+    from havarti.db.policies import PolicyRepository
+
+    settings = settings_or_exit()
+    for pattern in settings.reserved_names:
+        click.echo(f"   -  {pattern}  (RESERVED_NAMES)")
+    db = open_database(settings)
+    try:
+        for found in PolicyRepository(db).reservations():
+            click.echo(f"{found.id:>4}  {found.pattern.text}  {found.note}".rstrip())
+    finally:
+        db.dispose()
+
+
+@reserved.command("remove")
+@click.argument("reservation_id", type=int)
+def reserved_remove(reservation_id: int) -> None:
+    """Release a reservation made with `reserved add` (by its id)."""
+    from havarti.db.policies import PolicyRepository
+    from havarti.errors import NotFound
+
+    db = open_database(settings_or_exit())
+    try:
+        found = PolicyRepository(db).unreserve(reservation_id, "cli")
+    except NotFound as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    click.echo(f"released {found.pattern.text}")
+
+
+@main.group()
+def policy() -> None:
+    """Deny/allow rules for upstream files (POLICY_FILE and the database's)."""
+
+
+@policy.command("add")
+@click.argument("action", type=click.Choice(["deny", "allow"]))
+@click.argument("match", default="")
+@click.option("--filename", default="", help="A filename glob, e.g. '*-win32.whl'.")
+@click.option("--reason", default="", help="Shown to clients refused by the rule.")
+def policy_add(action: str, match: str, filename: str, reason: str) -> None:
+    """Add a rule: MATCH is a project with optional versions (urllib3<1.26.5, evil-pkg, acme-*)."""
+    from havarti.db.policies import PolicyRepository
+    from havarti.domain.policy import Rule
+    from havarti.errors import InvalidRequest
+
+    try:
+        rule = Rule.parse(action, match, filename, reason)
+    except InvalidRequest as exc:
+        fail(str(exc))
+    db = open_database(settings_or_exit())
+    try:
+        stored = PolicyRepository(db).add_rule(rule, "cli")
+    finally:
+        db.dispose()
+    click.echo(f"added rule {stored.id}: {stored.describe()}")
+
+
+@policy.command("list")
+def policy_list() -> None:
+    """Every rule in force, POLICY_FILE's first (id -), then the database's."""
+    for rule in load_policy(settings_or_exit()).rules:
+        click.echo(f"{rule.id if rule.id is not None else '-':>4}  {rule.describe()}")
+
+
+@policy.command("remove")
+@click.argument("rule_id", type=int)
+def policy_remove(rule_id: int) -> None:
+    """Remove a database rule by its id (POLICY_FILE's are changed in the file)."""
+    from havarti.db.policies import PolicyRepository
+    from havarti.errors import NotFound
+
+    db = open_database(settings_or_exit())
+    try:
+        rule = PolicyRepository(db).remove_rule(rule_id, "cli")
+    except NotFound as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    click.echo(f"removed rule {rule_id}: {rule.describe()}")
+
+
+@policy.command("check")
+@click.option("-r", "--requirement", "requirements", required=True, multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A requirements file (names, optional pins) or a pylock.toml.")
+def policy_check(requirements: tuple[Path, ...]) -> None:
+    """Say which requirements the policy would block; exit 1 if any."""
+    from havarti.domain import prefetch as pf
+
+    settings = settings_or_exit()
+    try:
+        wanted = [r for path in requirements for r in pf.read_requirements(path)]
+    except pf.PrefetchError as exc:
+        fail(str(exc))
+    current = load_policy(settings)
+    blocked = 0
+    for requirement in wanted:
+        reason = current.check(requirement)
+        if reason is None:
+            click.echo(f"ok       {requirement}")
+        else:
+            blocked += 1
+            click.echo(f"BLOCKED  {requirement}: {reason}")
+    click.echo(f"{blocked} of {len(wanted)} requirements blocked")
+    sys.exit(1 if blocked else 0)
+
+
+def load_policy(settings: Settings) -> Any:
+    """The policy in force: POLICY_FILE, RESERVED_NAMES and the database's rules."""
+    from havarti.db.policies import PolicyRepository
+    from havarti.domain.policy import read_policy_file
+
+    file_rules = tuple(read_policy_file(settings.policy_file)) if settings.policy_file else ()
+    db = open_database(settings)
+    try:
+        return PolicyRepository(db).snapshot(file_rules, settings.reserved_names)
+    finally:
+        db.dispose()
+
+
 if __name__ == "__main__":
     main()

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from havarti.db import Database
 from havarti.db.models import AuditLog, PolicyRule, ReservedName
 from havarti.domain.access import NamePattern
-from havarti.domain.policy import Rule
+from havarti.domain.policy import Policy, Rule
 from havarti.errors import Conflict, NotFound
 
 
@@ -45,8 +45,13 @@ class PolicyRepository:
                 select(ReservedName.pattern).order_by(ReservedName.id))]
         return rules, reserved
 
-    def rules(self) -> list[Rule]:
-        return self.load()[0]
+    def snapshot(self, file_rules: tuple[Rule, ...] = (),
+                 configured: tuple[str, ...] = ()) -> Policy:
+        """The policy in force: ``file_rules`` (POLICY_FILE) and ``configured`` reserved
+        names (RESERVED_NAMES) first, then the stored ones."""
+        rules, reserved = self.load()
+        return Policy(file_rules + tuple(rules),
+                      tuple(NamePattern(p) for p in configured) + tuple(reserved))
 
     def add_rule(self, rule: Rule, remote_addr: str | None = None) -> Rule:
         with self.db.session() as session:

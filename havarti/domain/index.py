@@ -203,10 +203,8 @@ class PackageIndex:
         with self._policy_guard:
             found = self._policy
             if fresh or found is None or time.monotonic() - found[0] >= POLICY_REFRESH:
-                rules, reserved = self.policies.load()
-                configured = tuple(NamePattern(p) for p in self.settings.reserved_names)
-                found = (time.monotonic(), Policy(self._file_rules + tuple(rules),
-                                                  configured + tuple(reserved)))
+                found = (time.monotonic(), self.policies.snapshot(
+                    self._file_rules, self.settings.reserved_names))
                 self._policy = found
             return found[1]
 

@@ -9,7 +9,8 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from werkzeug.wrappers import Response
 
 from havarti.config import ConfigError, parse_duration
-from havarti.domain.access import NewToken
+from havarti.domain.access import NamePattern, NewToken
+from havarti.domain.policy import Rule, requirement
 from havarti.errors import InvalidRequest
 from havarti.web import context
 from havarti.web.auth import require
@@ -77,11 +78,93 @@ def api_revoke_token(token_id: int) -> Response:
     return jsonify(context.index().tokens.revoke(token_id, request.remote_addr).as_json())
 
 
+@bp.get("/api/reserved")
+def api_reserved() -> Response:
+    _admin("list reserved names")
+    return jsonify(_reserved_json())
+
+
+def _reserved_json() -> dict:
+    index = context.index()
+    return {"configured": list(index.settings.reserved_names),
+            "reserved": [r.as_json() for r in index.policies.reservations()]}
+
+
+@bp.post("/api/reserved")
+def api_reserve() -> tuple[Response, int]:
+    _admin("reserve names")
+    body = json_object('{"pattern": "acme-*", "note": "our namespace"}')
+    reservation = _reserve(_string(body, "pattern"), _string(body, "note"))
+    return jsonify(reservation.as_json()), 201
+
+
+def _reserve(pattern: str, note: str) -> Any:
+    index = context.index()
+    reservation = index.policies.reserve(NamePattern.parse(pattern), note, request.remote_addr)
+    index.policy_changed()
+    return reservation
+
+
+@bp.delete("/api/reserved/<int:reservation_id>")
+def api_unreserve(reservation_id: int) -> Response:
+    _admin("release reserved names")
+    index = context.index()
+    found = index.policies.unreserve(reservation_id, request.remote_addr)
+    index.policy_changed()
+    return jsonify(found.as_json())
+
+
+@bp.get("/api/policies")
+def api_policies() -> Response:
+    _admin("list policies")
+    return jsonify({"rules": [r.as_json() for r in context.index().policy(fresh=True).rules]})
+
+
+@bp.post("/api/policies")
+def api_add_policy() -> tuple[Response, int]:
+    _admin("change policies")
+    body = json_object('{"action": "deny", "match": "urllib3<1.26.5", "reason": "CVE-2021-33503"}')
+    rule = _add_rule(_string(body, "action"), _string(body, "match"), _string(body, "filename"),
+                     _string(body, "reason"))
+    return jsonify(rule.as_json()), 201
+
+
+def _add_rule(action: str, match: str, filename: str, reason: str) -> Rule:
+    index = context.index()
+    rule = index.policies.add_rule(Rule.parse(action, match, filename, reason), request.remote_addr)
+    index.policy_changed()
+    return rule
+
+
+@bp.delete("/api/policies/<int:rule_id>")
+def api_remove_policy(rule_id: int) -> Response:
+    _admin("change policies")
+    index = context.index()
+    rule = index.policies.remove_rule(rule_id, request.remote_addr)
+    index.policy_changed()
+    return jsonify(rule.as_json())
+
+
+@bp.get("/api/policies/check")
+def api_check_policy() -> Response:
+    """``?requirement=urllib3==1.26.0`` (repeatable): which the policy would block, and why."""
+    _admin("check requirements")
+    policy = context.index().policy(fresh=True)
+    found = {}
+    for text in request.args.getlist("requirement"):
+        found[text] = policy.check(requirement(text))
+    return jsonify({"blocked": {k: v for k, v in found.items() if v},
+                    "allowed": [k for k, v in found.items() if not v]})
+
+
 # The page.
 
 def _page(created: dict | None = None) -> str:
     index = context.index()
-    return render_template("admin.html", tokens=index.tokens.list(), created=created)
+    return render_template("admin.html", tokens=index.tokens.list(), created=created,
+                           configured_reserved=index.settings.reserved_names,
+                           reservations=index.policies.reservations(),
+                           rules=index.policy(fresh=True).rules)
 
 
 @bp.get("/admin/")
@@ -106,6 +189,40 @@ def form_revoke_token(token_id: int) -> Response:
     _admin("revoke tokens")
     context.index().tokens.revoke(token_id, request.remote_addr)
     return redirect(url_for("admin.page"), code=303)
+
+
+@bp.post("/admin/reserved")
+def form_reserve() -> Response:
+    _admin("reserve names")
+    _reserve(request.form.get("pattern", ""), request.form.get("note", ""))
+    return redirect(url_for("admin.page") + "#reserved-title", code=303)
+
+
+@bp.post("/admin/reserved/<int:reservation_id>/remove")
+def form_unreserve(reservation_id: int) -> Response:
+    _admin("release reserved names")
+    index = context.index()
+    index.policies.unreserve(reservation_id, request.remote_addr)
+    index.policy_changed()
+    return redirect(url_for("admin.page") + "#reserved-title", code=303)
+
+
+@bp.post("/admin/policies")
+def form_add_policy() -> Response:
+    _admin("change policies")
+    form = request.form
+    _add_rule(form.get("action", ""), form.get("match", ""), form.get("filename", ""),
+              form.get("reason", ""))
+    return redirect(url_for("admin.page") + "#policies-title", code=303)
+
+
+@bp.post("/admin/policies/<int:rule_id>/remove")
+def form_remove_policy(rule_id: int) -> Response:
+    _admin("change policies")
+    index = context.index()
+    index.policies.remove_rule(rule_id, request.remote_addr)
+    index.policy_changed()
+    return redirect(url_for("admin.page") + "#policies-title", code=303)
 
 
 @bp.after_request
