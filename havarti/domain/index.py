@@ -6,6 +6,7 @@ database, storage, upstream client, mirror policy and the rendered-page cache.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import logging
@@ -13,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,10 +81,21 @@ class RenderedPage:
     json_etag: str
     #: Why the page is served without upstream's confirmation, or None.
     stale_reason: str | None = None
+    #: Each representation gzip-compressed, made on first demand (shared by stale copies).
+    _compressed: dict[bool, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def stale(self) -> bool:
         return self.stale_reason is not None
+
+    def gzipped(self, json: bool) -> bytes:
+        """The JSON (or HTML) bytes gzip-compressed, once per page: the same bytes every time."""
+        found = self._compressed.get(json)
+        if found is None:
+            # mtime=0: the bytes, and so their ETag, depend on the page alone.
+            found = self._compressed[json] = gzip.compress(self.json if json else self.html,
+                                                           compresslevel=6, mtime=0)
+        return found
 
     @classmethod
     def of(cls, page: ProjectPage) -> RenderedPage:

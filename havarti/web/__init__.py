@@ -29,6 +29,7 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     )
     from havarti.web.auth import require
     from havarti.web.hotpages import wrap as hot_pages
+    from havarti.web.pagepath import PagePath
 
     logs.configure(settings.debug)
     app = Flask(__name__)
@@ -53,6 +54,8 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     guard.init_app(app)
     telemetry.init_app(app)
     app.after_request(context.vary_on_host)
+    holder = app.extensions["havarti"]
+    app.wsgi_app = PagePath(app.wsgi_app, holder.get, settings)  # type: ignore[method-assign]
     app.wsgi_app = hot_pages(app.wsgi_app, settings.index_ttl, settings.read_auth,  # type: ignore[assignment]
                              settings.page_cache_mb * 2**20 // 4)
     if settings.trusted_proxies:

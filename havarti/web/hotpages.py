@@ -19,12 +19,12 @@ from typing import Any
 
 from havarti import metrics as prom
 from havarti.cache import BoundedCache
+from havarti.web.pagepath import KEPT_ON_304, etag_matches
 
 #: How long a response is replayed without asking the index again.
 HOT_SECONDS = 1.0
 MAX_ENTRIES = 2048
 ROUTE = "/simple/<project>/"
-_KEPT_ON_304 = ("etag", "vary", "cache-control", "x-havarti-stale")
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
@@ -36,7 +36,7 @@ class _Entry:
         self.headers = headers
         self.body = body
         self.etag = next((v for k, v in headers if k.lower() == "etag"), None)
-        self.not_modified_headers = [(k, v) for k, v in headers if k.lower() in _KEPT_ON_304]
+        self.not_modified_headers = [(k, v) for k, v in headers if k.lower() in KEPT_ON_304]
 
 
 class HotPages:
@@ -46,7 +46,7 @@ class HotPages:
         self.app = app
         self.seconds = seconds
         # The one cache type (havarti/cache.py), here with an expiry: replays last HOT_SECONDS.
-        self._entries: BoundedCache[tuple[str, str], _Entry] = BoundedCache(
+        self._entries: BoundedCache[tuple[str, str, str], _Entry] = BoundedCache(
             max_bytes, lambda e: len(e.body) + 512, max_entries=MAX_ENTRIES, ttl=seconds)
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -58,7 +58,7 @@ class HotPages:
         path = environ.get("PATH_INFO", "")
         if not _is_project_page(path) or environ.get("QUERY_STRING"):
             return self.app(environ, start_response)
-        key = (path, environ.get("HTTP_ACCEPT", ""))
+        key = (path, environ.get("HTTP_ACCEPT", ""), environ.get("HTTP_ACCEPT_ENCODING", ""))
         started = time.perf_counter()
         entry = self._entries.get(key)
         if entry is not None:
@@ -67,7 +67,7 @@ class HotPages:
 
     def _replay(self, entry: _Entry, environ: dict, start_response: Callable[..., Any],
                 started: float) -> Iterable[bytes]:
-        if entry.etag is not None and _matches(environ.get("HTTP_IF_NONE_MATCH"), entry.etag):
+        if entry.etag is not None and etag_matches(environ.get("HTTP_IF_NONE_MATCH"), entry.etag):
             status, headers, body = "304 Not Modified", entry.not_modified_headers, b""
         else:
             status, headers, body = "200 OK", entry.headers, entry.body
@@ -77,7 +77,7 @@ class HotPages:
         m.request_seconds.labels(ROUTE).observe(time.perf_counter() - started)
         return [body]
 
-    def _fill(self, key: tuple[str, str], environ: dict,
+    def _fill(self, key: tuple[str, str, str], environ: dict,
               start_response: Callable[..., Any]) -> Iterable[bytes]:
         captured: list[Any] = []
 
@@ -100,15 +100,6 @@ class HotPages:
 
 def _is_project_page(path: str) -> bool:
     return path.startswith("/simple/") and path.endswith("/") and path.count("/") == 3 and len(path) > 9
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    bare = etag.removeprefix("W/")
-    return any(tag.strip().removeprefix("W/") == bare for tag in if_none_match.split(","))
 
 
 def wrap(app: WSGIApp, index_ttl: int, read_auth: bool, max_bytes: int = 16 * 2**20) -> WSGIApp:

@@ -9,30 +9,26 @@ from havarti.domain.distributions import normalized
 from havarti.web import context
 from havarti.web.errors import one_line
 from havarti.web.negotiate import choose_format
+from havarti.web.pagepath import PAGE_ERROR, page_answer
 
 bp = Blueprint("simple", __name__)
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
 
-def _negotiated(html: bytes, json: bytes, etags: tuple[str, str] | None = None,
-                stale_reason: str | None = None) -> Response:
+def _negotiated(html: bytes, json: bytes) -> Response:
     media_type = choose_format(request)
     if media_type is None:
-        return one_line(406, f"acceptable formats: {JSON}, application/vnd.pypi.simple.v1+html, text/html")
+        return _not_acceptable()
     body = json if media_type == JSON else html
     response = Response(body, content_type=f"{media_type}; charset=utf-8" if media_type != JSON
                         else media_type)
     response.headers["Vary"] = "Accept"
-    if etags:
-        # One ETag per representation, from its bytes: pip's HTTP cache revalidates with it.
-        response.set_etag(etags[1] if media_type == JSON else etags[0])
-        response.headers["Cache-Control"] = "max-age=0, must-revalidate"
-    if stale_reason:
-        # One printable line: the reason may quote upstream's own error text.
-        response.headers["X-Havarti-Stale"] = " ".join(stale_reason.split())[:300].encode(
-            "ascii", "replace").decode()
-    return response.make_conditional(request)
+    return response
+
+
+def _not_acceptable() -> Response:
+    return one_line(406, f"acceptable formats: {JSON}, application/vnd.pypi.simple.v1+html, text/html")
 
 
 @bp.get("/simple/")
@@ -51,9 +47,17 @@ def project(project: str) -> Response:
     canonical = normalized(project)
     if canonical != project:
         return _redirect_to(canonical)
+    error = request.environ.pop(PAGE_ERROR, None)
+    if error is not None:
+        # The page path (havarti.web.pagepath) asked the index already: answer its error.
+        raise error
+    media_type = choose_format(request)
+    if media_type is None:
+        return _not_acceptable()
     page = context.index().project_page(canonical)
-    return _negotiated(page.html, page.json, (page.html_etag, page.json_etag),
-                       page.stale_reason)
+    status, headers, body = page_answer(page, media_type, request.headers.get("Accept-Encoding"),
+                                        request.headers.get("If-None-Match"))
+    return Response(body, status=status, headers=headers)
 
 
 def _redirect_to(canonical: str) -> Response:

@@ -96,7 +96,7 @@ def test_accept_header_chooses_the_format(held, path, accept, expected):
     response = held.get(path, **({"Accept": accept} if accept else {}))
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].split(";")[0] == expected
-    assert response.headers["Vary"] == "Accept"
+    assert "Accept" in {v.strip() for v in response.headers["Vary"].split(",")}
     if expected == JSON:
         assert response.json()["meta"]["api-version"] == "1.1"
     else:
@@ -110,7 +110,7 @@ def test_format_query_wins_over_accept(held, fmt, expected):
                          headers={"Accept": "text/html" if expected == JSON else JSON})
     assert response.status_code == 200
     assert response.headers["Content-Type"].split(";")[0] == expected
-    assert response.headers["Vary"] == "Accept"
+    assert "Accept" in {v.strip() for v in response.headers["Vary"].split(",")}
 
 
 @pytest.mark.parametrize("accept,query", [

@@ -27,7 +27,8 @@ class Pages:
             return Response("uploaded")(environ, start_response)
         if request.path == "/simple/missing/":
             return Response("no such project", status=404)(environ, start_response)
-        response = Response(f"page v{self.version} for {request.headers.get('Accept', '-')}")
+        response = Response(f"page v{self.version} for {request.headers.get('Accept', '-')}"
+                            f"{' gzip' if 'gzip' in request.headers.get('Accept-Encoding', '') else ''}")
         response.set_etag(f"v{self.version}")
         response.headers["Vary"] = "Accept"
         return response.make_conditional(request)(environ, start_response)
@@ -55,6 +56,15 @@ def test_each_accept_header_has_its_own_entry(pages):
     c = client(pages)
     assert c.get("/simple/demo/", headers={"Accept": "json"}).data == b"page v1 for json"
     assert c.get("/simple/demo/", headers={"Accept": "html"}).data == b"page v1 for html"
+
+
+def test_each_accept_encoding_has_its_own_entry(pages):
+    c = client(pages)
+    packed = {"Accept": "json", "Accept-Encoding": "gzip"}
+    assert c.get("/simple/demo/", headers=packed).data == b"page v1 for json gzip"
+    assert c.get("/simple/demo/", headers={"Accept": "json"}).data == b"page v1 for json"
+    assert c.get("/simple/demo/", headers=packed).data == b"page v1 for json gzip"
+    assert pages.calls == 2
 
 
 def test_an_upload_in_this_process_shows_at_once(pages):
