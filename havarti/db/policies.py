@@ -12,7 +12,8 @@ from havarti.db import Database
 from havarti.db.models import AuditLog, PolicyRule, ReservedName
 from havarti.domain.access import NamePattern
 from havarti.domain.policy import Policy, Rule
-from havarti.errors import Conflict, NotFound
+from havarti.domain.text import problem
+from havarti.errors import Conflict, InvalidRequest, NotFound
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,13 @@ class PolicyRepository:
     def reserve(self, pattern: NamePattern, note: str = "",
                 remote_addr: str | None = None) -> Reservation:
         """Reserve a name or prefix; Conflict if it is reserved already."""
+        note = " ".join(note.split())
+        why = problem(note, 200)
+        if why is not None:
+            raise InvalidRequest(f"the note {why}")
         try:
             with self.db.session() as session:
-                row = ReservedName(pattern=pattern.text, note=" ".join(note.split())[:200])
+                row = ReservedName(pattern=pattern.text, note=note)
                 session.add(row)
                 session.flush()
                 session.add(AuditLog(action="reserve", project=pattern.text,

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from packaging.utils import canonicalize_name
 
-from havarti.domain.text import is_project_name
+from havarti.domain.text import is_project_name, problem
 from havarti.errors import Forbidden, InvalidRequest
 
 SCOPES = ("read", "upload", "admin")
@@ -193,6 +193,7 @@ class NewToken:
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidRequest("expires must be a positive duration such as 90d")
         note = " ".join(note.split())
-        if len(note) > 200:
-            raise InvalidRequest("the note is longer than 200 characters")
+        why = problem(note, 200)
+        if why is not None:
+            raise InvalidRequest(f"the note {why}")
         return cls(scope, found, expires_in, note)

@@ -34,6 +34,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from havarti.domain.access import NamePattern, first_match, patterns
+from havarti.domain.text import problem
 from havarti.errors import InvalidRequest
 
 ACTIONS = ("deny", "allow")
@@ -62,8 +63,10 @@ class Rule:
         if not match and not filename:
             raise InvalidRequest("a rule needs a project (match, e.g. urllib3<1.26.5) or a "
                                  "filename glob")
-        if len(match) > 200 or len(filename) > 200 or len(reason) > 200:
-            raise InvalidRequest("match, filename and reason are at most 200 characters each")
+        for label, value in (("match", match), ("filename", filename), ("reason", reason)):
+            why = problem(value, 200)
+            if why is not None:
+                raise InvalidRequest(f"the {label} {why}")
         name = specifier = None
         if match:
             found = _NAME.match(match)

@@ -185,3 +185,30 @@ def test_cli_reserves_and_checks_requirements(tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "not a version specifier" in bad.output
     assert runner.invoke(main, ["policy", "remove", "1"]).exit_code == 0
     assert runner.invoke(main, ["policy", "remove", "1"]).exit_code == 2
+
+
+@pytest.mark.parametrize("body", [
+    {"action": "deny", "match": "x", "reason": "a\x00b"},
+    {"action": "deny", "filename": "*\ud800.whl"},
+    {"action": "deny", "match": "x", "reason": "r" * 201},
+])
+def test_policy_text_no_database_could_store_is_400(tmp_path, body):
+    web = make_webapp(tmp_path / "data")
+    response = web.client.post("/api/policies", json=body, headers=web.auth)
+    assert response.status_code == 400, response.text
+    note = web.client.post("/api/reserved", json={"pattern": "x", "note": "\x00"}, headers=web.auth)
+    assert note.status_code == 400
+    token = web.client.post("/api/tokens", json={"scope": "read", "note": "\ud800"},
+                            headers=web.auth)
+    assert token.status_code == 400
+
+
+def test_policy_check_api(tmp_path):
+    web = make_webapp(tmp_path / "data")
+    web.client.post("/api/policies", json={"action": "deny", "match": "urllib3<1.26.5"},
+                    headers=web.auth)
+    answer = web.client.get("/api/policies/check?requirement=urllib3==1.26.0"
+                            "&requirement=urllib3==2.0", headers=web.auth).get_json()
+    assert list(answer["blocked"]) == ["urllib3==1.26.0"] and answer["allowed"] == ["urllib3==2.0"]
+    bad = web.client.get("/api/policies/check?requirement=%3D%3D", headers=web.auth)
+    assert bad.status_code == 400 and "not a requirement" in bad.text
