@@ -212,3 +212,21 @@ def test_policy_check_api(tmp_path):
     assert list(answer["blocked"]) == ["urllib3==1.26.0"] and answer["allowed"] == ["urllib3==2.0"]
     bad = web.client.get("/api/policies/check?requirement=%3D%3D", headers=web.auth)
     assert bad.status_code == 400 and "not a requirement" in bad.text
+
+
+def test_the_warm_page_path_reads_no_rules_per_request(tmp_path, upstream):
+    from sqlalchemy import event
+
+    upstream.publish("urllib3", dists.wheel("urllib3", "1.26.4"), "1.26.4")
+    web = make_webapp(tmp_path / "data", upstream.url, RESERVED_NAMES="acme-*", INDEX_TTL="3600")
+    web.client.post("/api/policies", json={"action": "deny", "match": "urllib3<1"}, headers=web.auth)
+    assert web.client.get("/simple/urllib3/").status_code == 200  # warm: page and policy loaded
+    statements: list[str] = []
+    event.listen(web.index.db.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *args: statements.append(statement))
+    for _ in range(20):
+        assert web.client.get("/simple/urllib3/").status_code == 200
+    rules_read = [s for s in statements if "policy_rules" in s or "reserved_names" in s]
+    # At most one refresh of the rules in the POLICY_REFRESH window, never one per request.
+    assert len(rules_read) <= 2, rules_read
+    assert not any("tokens" in s for s in statements)
