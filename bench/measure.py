@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 #: What pip sends for a project page: both sides negotiate the same representation.
 PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
               "text/html; q=0.01")
+#: What pip (requests) sends as Accept-Encoding: pages measured as pip fetches them.
+PIP_ENCODING = "gzip, deflate"
 
 
 def ensure_tools() -> None:
@@ -73,11 +75,15 @@ class Load:
     timeouts: int
 
 
-def wrk(url: str, server_pid: int, connections: int = 32, threads: int = 2, seconds: int = 10) -> Load:
-    """``wrk --latency`` on ``url``; non-2xx answers fail."""
+def wrk(url: str, server_pid: int, connections: int = 32, threads: int = 2, seconds: int = 10,
+        encoding: str | None = PIP_ENCODING) -> Load:
+    """``wrk --latency`` on ``url`` with pip's headers (``encoding=None``: no compression)."""
     cpu_before = tree_cpu_seconds(server_pid)
+    headers = ["-H", f"Accept: {PIP_ACCEPT}"]
+    if encoding:
+        headers += ["-H", f"Accept-Encoding: {encoding}"]
     out = subprocess.run(["wrk", f"-c{connections}", f"-t{threads}", f"-d{seconds}s", "--latency",
-                          "-H", f"Accept: {PIP_ACCEPT}", url],
+                          *headers, url],
                          capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
     if "Non-2xx" in out:
         raise RuntimeError(f"wrk {url}: errors\n{out}")

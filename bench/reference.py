@@ -6,6 +6,7 @@ measured against, so both sides serve identical bytes from the same disk.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import html
 import json
@@ -145,8 +146,11 @@ def build_index(dists: Path, www: Path) -> dict[str, list[Entry]]:
     for project, entries in projects.items():
         page = www / "simple" / project
         page.mkdir(parents=True)
-        (page / "index.html").write_text(_page_html(project, entries))
-        (page / "index.json").write_text(_page_json(project, entries))
+        for name, text in (("index.html", _page_html(project, entries)),
+                           ("index.json", _page_json(project, entries))):
+            (page / name).write_text(text)
+            # nginx's best for a client that takes gzip (gzip_static): compressed once, here.
+            (page / f"{name}.gz").write_bytes(gzip.compress(text.encode(), 6, mtime=0))
     names = sorted(projects)
     (www / "simple" / "index.html").write_text(
         "<!DOCTYPE html><html><body>\n"
@@ -223,6 +227,8 @@ http {{
         location /simple/ {{
             index $simple_index;
             add_header Vary Accept;
+            gzip_static on;
+            gzip_vary on;
         }}
         location /files/ {{ }}
     }}

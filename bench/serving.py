@@ -66,12 +66,8 @@ def candidates(port: int) -> list[Candidate]:
             py, "-m", "gunicorn", "-w", "3", "--preload", "-b", f"127.0.0.1:{port}", "havarti:app"],
             {}),
     ]
-    with contextlib.suppress(ImportError):
-        import granian  # noqa: F401
-
-        found.append(Candidate("granian 2 workers x 16 blocking threads (WSGI)", [
-            py, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "16",
-            "--host", "127.0.0.1", "--port", str(port), "havarti:app"], {}))
+    found.append(Candidate("havarti serve, WEB_SERVER=granian (2 workers x 16 blocking threads)",
+                           None, {"WEB_SERVER": "granian"}))
     return found
 
 
@@ -110,7 +106,8 @@ def page_rows(nginx: reference.Nginx, fallback: str, big_file: str, seconds: int
     with started(data, fallback, INDEX_TTL="600") as server:
         warm(server, big_file)  # fetched and stored once, before any candidate is measured
     for candidate in candidates(port := free_port()):
-        with started(data, fallback, candidate.command, port, INDEX_TTL="600") as server:
+        with started(data, fallback, candidate.command, port, INDEX_TTL="600",
+                     **candidate.env) as server:
             warm(server, big_file)
             for project in PAGES.values():  # every worker of every candidate warm, as in use
                 measure.wrk(f"{server.index_url}{project}/", server.process.pid, seconds=2)  # type: ignore[union-attr]
@@ -168,15 +165,16 @@ def memory_rows(fallback: str, big_file: str, small_file: str) -> list[Row]:
     """
     rows = []
     py = sys.executable
-    for label, command, count in (("havarti serve, 2 workers", None, 2),
-                                  ("seed line (-w 3 --preload)",
-                                   [py, "-m", "gunicorn", "-w", "3", "--preload", "-b", "127.0.0.1:{port}",
-                                    "havarti:app"], 3)):
+    for label, command, count, env in (
+            ("havarti serve, 2 workers", None, 2, {}),
+            ("havarti serve, WEB_SERVER=granian, 2 workers", None, 2, {"WEB_SERVER": "granian"}),
+            ("seed line (-w 3 --preload)", [py, "-m", "gunicorn", "-w", "3", "--preload", "-b",
+                                            "127.0.0.1:{port}", "havarti:app"], 3, {})):
         port = free_port()
         line = [part.format(port=port) for part in command] if command else None
         data = WORK / "memory"
         shutil.rmtree(data, ignore_errors=True)
-        with started(data, fallback, line, port, INDEX_TTL="600") as server:
+        with started(data, fallback, line, port, INDEX_TTL="600", **env) as server:
             boot = processes(server.process.pid, count)  # type: ignore[union-attr]
             mixed_requests(server, 1000, [big_file, small_file, f"{small_file}.metadata"])
             procs = processes(server.process.pid)  # type: ignore[union-attr]

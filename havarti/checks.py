@@ -69,7 +69,7 @@ def check_upstream(settings: Settings) -> str:
 
     started = time.monotonic()
     timeout = min(settings.upstream_timeout, UPSTREAM_PROBE_TIMEOUT)
-    response = httpx.head(settings.fallback, timeout=timeout)
+    response = httpx.head(settings.primary_upstream, timeout=timeout)
     # 501: a server without HEAD is still up.
     if response.status_code >= 500 and response.status_code != 501:
         raise RuntimeError(f"answered {response.status_code}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -36,7 +35,7 @@ def banner(settings: Settings) -> str:
     url = settings.base_url()
     host = url.split("://", 1)[1].split("/", 1)[0].split(":")[0]
     return f"""Havarti is serving at {url}/
-  storage: {settings.storage}   database: {settings.database_url.split('@')[-1]}   upstream: {settings.fallback}
+  storage: {settings.storage}   database: {settings.database_url.split('@')[-1]}   upstream: {settings.primary_upstream}
 
   pip:    pip install -i {url}/simple/ <package>
           (pip.conf)  [global]  index-url = {url}/simple/   trusted-host = {host}
@@ -98,9 +97,6 @@ def db_upgrade() -> None:
     except Exception as exc:  # noqa: BLE001
         fail(startup_failure(exc))
     click.echo("database is up to date")
-
-
-Check = Callable[[Settings], str]
 
 
 @main.command()
@@ -209,6 +205,9 @@ def gc(dry_run: bool, max_size: str | None, grace: str | None) -> None:
     """
     from havarti.config import ConfigError, parse_duration, parse_size
     from havarti.db import Database
+    from havarti.db.files import Files
+    from havarti.db.leases import LeaseTable
+    from havarti.domain.coordination import Leases
     from havarti.domain.eviction import evict, human
     from havarti.domain.leftovers import (
         LEFTOVER_GRACE,
@@ -229,8 +228,10 @@ def gc(dry_run: bool, max_size: str | None, grace: str | None) -> None:
     try:
         storage = make_storage(settings)
         local = remove_local_leftovers(storage, spool_dir(settings), keep, dry_run)
-        objects = remove_orphan_objects(db, storage, keep, dry_run)
-        report = evict(db, storage, bound, dry_run) if bound is not None else None
+        files = Files(db)
+        objects = remove_orphan_objects(files, storage, keep, dry_run)
+        report = (evict(files, Leases(LeaseTable(db)), storage, bound, dry_run)
+                  if bound is not None else None)
     except StorageError as exc:
         fail(f"storage: {exc}")
     finally:

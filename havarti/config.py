@@ -189,6 +189,9 @@ class Settings:
                            "web worker processes for `havarti serve`")
     threads: int = setting("WEB_THREADS", 16, lambda n, r: _int(n, r, 1, 256),
                            "threads per web worker")
+    web_server: str = setting("WEB_SERVER", "gunicorn", _choice(("gunicorn", "granian")),
+                              "`havarti serve`'s HTTP server: gunicorn (guarded against slow "
+                              "clients) or granian (faster; for behind a proxy that bounds clients)")
     # Slow and greedy clients (havarti/worker.py): gunicorn's worker for both command lines.
     header_timeout: float = setting("HEADER_TIMEOUT", 10.0, _float,
                                     "seconds a request's head (request line and headers) may take")
@@ -208,7 +211,8 @@ class Settings:
         "JOB_VISIBILITY_TIMEOUT", 600, lambda n, r: _int(n, r, 1),
         "seconds before a job whose downloader died (SIGKILL, lost machine) goes to another")
     debug: bool = setting("DEBUG", False, _bool, "verbose logs")
-    fallback: str = setting("FALLBACK", PYPI_SIMPLE_ENDPOINT, _url, "upstream simple index URL")
+    #: The upstream index Havarti mirrors (env FALLBACK, the seed's name for it).
+    primary_upstream: str = setting("FALLBACK", PYPI_SIMPLE_ENDPOINT, _url, "upstream simple index URL")
     public_url: str | None = setting("PUBLIC_URL", None, _url,
                                      "URL users reach Havarti at, for every absolute URL it writes")
     read_auth: bool = setting("READ_AUTH", False, _bool, "require the passcode to read too")

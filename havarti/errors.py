@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import errno
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
 
 #: What a write refused for want of space tells the client (no path: anyone may read it).
 NO_SPACE = ("storage full: no space left on device; uploads and downloads of new files "
@@ -57,6 +62,10 @@ class UpstreamNotFound(NotFound):
     """Upstream says the project does not exist."""
 
 
+class DownloadFailed(HavartiError):
+    """The upstream download broke or did not verify; nothing was stored."""
+
+
 class StorageUnavailable(HavartiError):
     """The storage backend failed; what needs bytes answers 503."""
 
@@ -79,3 +88,15 @@ def no_space(exc: BaseException | None) -> bool:
             return True
         exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
     return False
+
+
+@contextmanager
+def unless_full(what: str) -> Iterator[None]:
+    """Around a write a read can do without (bookkeeping, a copy kept to save work later):
+    on a full disk it is skipped with a log line, and the request it serves goes on."""
+    try:
+        yield
+    except Exception as exc:
+        if not no_space(exc):
+            raise
+        log.warning("not-written what=%s reason=no space left on device", what)

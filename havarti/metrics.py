@@ -3,9 +3,10 @@
 gunicorn runs several worker processes, and a scrape reaches only one of them;
 prometheus-client's multiprocess mode has each process write its counters to
 small mmap files in one folder and a scrape adds them all up. The mode must be
-chosen before prometheus-client is first imported, so :func:`configure` runs in
-``create_app``, before gunicorn forks, and the metrics themselves are built on
-first use.
+chosen before prometheus-client is first imported, so :func:`configure` runs
+when the application is built (``havarti.application.Havarti``) and in
+``havarti.server.run``, before gunicorn forks; the metrics themselves are built
+on first use.
 
 The folder is never on the data disk (``PACKAGE_CACHE``): the files are sparse
 mmaps, and a process that touches one on a full disk is killed (SIGBUS), so a

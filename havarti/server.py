@@ -100,12 +100,48 @@ def _gunicorn(settings: Settings) -> Any:
     return Gunicorn()
 
 
+def _granian(settings: Settings) -> Any:
+    """granian (Rust HTTP, WSGI workers): a fifth of gunicorn's CPU per request, no guards.
+
+    Its request heads have a deadline (HEADER_TIMEOUT), bodies stream, and a slow
+    download holds no worker; but nothing bounds a stalled body or the connections
+    of one client (BODY_TIMEOUT, MAX_CLIENT_CONNECTIONS are gunicorn's, through
+    havarti/worker.py). For a deployment whose proxy or router bounds those.
+    """
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
+
+    return Granian("havarti.server:granian_app", address=settings.host, port=settings.port,
+                   interface=Interfaces.WSGI, factory=True, websockets=False, workers=settings.workers,
+                   blocking_threads=settings.threads,
+                   http1_settings=HTTP1Settings(
+                       header_read_timeout=int(settings.header_timeout * 1000)),
+                   log_access=settings.debug, respawn_failed_workers=True)
+
+
+def granian_app() -> Any:
+    """The application in a granian worker (spawned: it reads the settings anew; migrated already)."""
+    from havarti.application import Havarti
+
+    lean_imports()
+    app = Havarti(load_settings(), migrate=False)
+    app.flask  # noqa: B018 -- built before the first request, not during it
+    return app
+
+
 def run(settings: Settings) -> None:
     """Serve in this process (the database already migrated)."""
     from havarti import metrics
 
-    # Before any worker forks: the workers' /metrics files go to one folder, stale ones removed.
+    # Before any worker starts: the workers' /metrics files go to one folder, stale ones removed.
     metrics.configure(settings.package_cache)
+    if settings.web_server == "granian":
+        try:
+            _granian(settings).serve()
+        finally:
+            metrics.remove_default_folder()
+        return
     _gunicorn(settings).run()
 
 

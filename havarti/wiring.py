@@ -9,7 +9,15 @@ from pathlib import Path
 
 from havarti.config import Settings
 from havarti.db import Database
-from havarti.domain.index import PackageIndex
+from havarti.db.audit import AuditTrail
+from havarti.db.files import Files
+from havarti.db.leases import LeaseTable
+from havarti.db.pages import UpstreamPages
+from havarti.db.policies import PolicyRepository
+from havarti.db.projects import Projects
+from havarti.db.stats import DailyCounts
+from havarti.db.tokens import TokenRepository
+from havarti.domain.index import PackageIndex, Stores
 from havarti.domain.leftovers import remove_local_leftovers
 from havarti.jobs import InProcessRunner, JobRunner
 from havarti.storage import make_storage
@@ -21,12 +29,20 @@ RunnerFactory = Callable[[Callable[[], PackageIndex]], JobRunner]
 
 def build_index(settings: Settings, jobs: JobRunner | None = None) -> PackageIndex:
     breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_seconds)
-    upstream = UpstreamClient(settings.fallback, settings.upstream_timeout,
+    upstream = UpstreamClient(settings.primary_upstream, settings.upstream_timeout,
                               settings.max_upstream_page, settings.page_deadline, breaker,
                               file_hosts=settings.upstream_file_hosts,
                               min_rate=settings.upstream_min_rate)
-    return PackageIndex(settings, Database(settings.database_url), make_storage(settings),
-                        upstream, jobs)
+    db = Database(settings.database_url)
+    return PackageIndex(settings, stores(db), make_storage(settings), upstream, jobs)
+
+
+def stores(db: Database) -> Stores:
+    """The domain's persistence, over ``db``."""
+    return Stores(projects=Projects(db), files=Files(db), pages=UpstreamPages(db),
+                  leases=LeaseTable(db), audit=AuditTrail(db),
+                  stats=DailyCounts(db), tokens=TokenRepository(db),
+                  policies=PolicyRepository(db), close=db.dispose)
 
 
 class IndexHolder:

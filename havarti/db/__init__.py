@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import Engine, Executable, Row, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from havarti.errors import no_space
+from havarti.errors import unless_full
+
+__all__ = ["Database", "alembic_config", "unless_full"]
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +71,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-@contextmanager
-def unless_full(what: str) -> Iterator[None]:
-    """Around a write a read can do without (bookkeeping, a copy kept to save work later):
-    on a full disk it is skipped with a log line, and the request it serves goes on."""
-    try:
-        yield
-    except Exception as exc:
-        if not no_space(exc):
-            raise
-        log.warning("not-written what=%s reason=no space left on device", what)
 
 
 def alembic_config(url: str):  # type: ignore[no-untyped-def]

@@ -114,7 +114,7 @@ class UpstreamPage(Base):
     digest: Mapped[str | None] = mapped_column(String(64))
     #: Upstream's body size in bytes.
     size: Mapped[int | None] = mapped_column(BigInteger)
-    #: JSON list of upstream files (see havarti.upstream.client.dump_files).
+    #: JSON list of upstream files (see havarti.records.dump_files).
     data: Mapped[str] = mapped_column(Text)
     fetched: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: When upstream last confirmed the page (200 or 304).
@@ -134,8 +134,8 @@ class Lease(Base):
     expires: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Event(Base):
-    """Counters per day, for the stats page: requests served from cache or upstream."""
+class DailyCount(Base):
+    """Download counters per day and project, for the stats page: from cache or upstream."""
 
     __tablename__ = "daily_stats"
     __table_args__ = (UniqueConstraint("day", "project", "kind"),)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from havarti.db.models import Tombstone
-from havarti.domain.distributions import normalized_filename
+from havarti.distributions import normalized_filename
 from havarti.errors import InvalidUpload
 
 

@@ -6,33 +6,27 @@ normalised (PEP 503), so a normalised query matches with plain LIKE.
 
 from __future__ import annotations
 
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
-from sqlalchemy import case, func, select
+from typing import Any, TypeVar
 
 from havarti.cache import BoundedCache
-from havarti.db import Database
-from havarti.db.models import ORIGIN_UPLOADED, File, Project
-from havarti.domain.distributions import normalized
-from havarti.domain.pages import PageFile, ProjectPage, sort_versions
+from havarti.distributions import normalized
+from havarti.domain.pages import ProjectPage, sort_versions
+from havarti.domain.ports import BrowseStore
+from havarti.domain.stats import Overview, StatsRecorder, overview
+from havarti.errors import unless_full
+from havarti.records import PageFile, ProjectListing
 
 PER_PAGE = 50
 #: Versions a project page shows at once: one with thousands of versions stays a small page.
 VERSIONS_PER_PAGE = 50
 KINDS = ("all", "private", "cached")
-
-
-@dataclass(frozen=True)
-class ProjectRow:
-    name: str
-    display_name: str
-    private: bool
-    files: int = 0
-    latest: str | None = None
-    last_upload: datetime | None = None
+#: How long the headline figures (totals over every file and day) are reused.
+SUMMARY_SECONDS = 5.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,7 +35,7 @@ class SearchResult:
     kind: str
     page: int
     total: int
-    rows: list[ProjectRow]
+    rows: list[ProjectListing]
     per_page: int = PER_PAGE
 
     @property
@@ -49,49 +43,14 @@ class SearchResult:
         return max(1, -(-self.total // self.per_page))
 
 
-def search_projects(db: Database, query: str = "", kind: str = "all", page: int = 1,
+def search_projects(projects: BrowseStore, query: str = "", kind: str = "all", page: int = 1,
                     per_page: int = PER_PAGE) -> SearchResult:
     """Projects Havarti holds whose normalised name contains ``query``; prefix matches first."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     needle = normalized(query.strip()) if query.strip() else ""
-    # Every project row: rows are made only with a file, and a private project whose last
-    # file was deleted is listed too (with 0 files), since it still shadows the public one.
-    conditions: list[Any] = []
-    if needle:
-        conditions.append(Project.name.contains(needle, autoescape=True))
-    if kind == "private":
-        conditions.append(Project.private.is_(True))
-    elif kind == "cached":
-        conditions.append(Project.private.is_(False))
-    order: list[Any] = [Project.name]
-    if needle:
-        order.insert(0, case((Project.name == needle, 0),
-                             (Project.name.startswith(needle, autoescape=True), 1), else_=2))
     page = max(1, page)
-    # The version of the newest upload: one index look-up per listed project, where sorting
-    # every version of every project would cost (a project may hold thousands).
-    newest = (select(File.version).where(File.project_id == Project.id)
-              .order_by(File.upload_time.desc(), File.id.desc()).limit(1)
-              .correlate(Project).scalar_subquery())
-    with db.session() as session:
-        total = session.scalar(select(func.count()).select_from(Project).where(*conditions)) or 0
-        found = session.execute(
-            select(Project.id, Project.name, Project.display_name, Project.private)
-            .where(*conditions).order_by(*order)
-            .limit(per_page).offset((page - 1) * per_page)).all()
-        ids = [row.id for row in found]
-        # Asked for the page's rows only: in the query above it would run for skipped rows too.
-        latest: dict[int, str | None] = dict(
-            session.execute(select(Project.id, newest).where(Project.id.in_(ids))).all())
-        counts = {pid: (n, last) for pid, n, last in session.execute(
-            select(File.project_id, func.count(), func.max(File.upload_time))
-            .where(File.project_id.in_(ids)).group_by(File.project_id))}
-    rows = []
-    for row in found:
-        n, last = counts.get(row.id, (0, None))
-        rows.append(ProjectRow(row.name, row.display_name, row.private, n, latest.get(row.id),
-                               last))
+    total, rows = projects.search(needle, kind, page, per_page)
     return SearchResult(needle, kind, page, total, rows, per_page)
 
 
@@ -137,30 +96,27 @@ class Description:
 class DescriptionCache:
     """Rendered descriptions by (project, serial): rendering a README is slow, serials are cheap."""
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, projects: BrowseStore, size: int = 256) -> None:
+        self.projects = projects
         self._items: BoundedCache[tuple[str, int], Description] = BoundedCache(
             16 * 2**20, lambda d: len(d.html or "") + len(d.summary or "") + 64, max_entries=size)
 
-    def get(self, db: Database, project: str) -> tuple[Project | None, Description]:
+    def get(self, project: str) -> tuple[ProjectListing | None, Description]:
+        """The project's row and its rendered description (empty unless it is private)."""
         canonical = normalized(project)
-        with db.session() as session:
-            proj = session.scalar(select(Project).where(Project.name == canonical))
-            if proj is None or not proj.private:
-                return proj, Description(None, None)
-            key = (canonical, proj.serial)
-            cached = self._items.get(key)
-            if cached is not None:
-                return proj, cached
-            newest = session.execute(
-                select(File.summary, File.description, File.description_content_type)
-                .where(File.project_id == proj.id, File.origin == ORIGIN_UPLOADED)
-                .order_by(File.upload_time.desc(), File.id.desc()).limit(1)).first()
+        row = self.projects.listing(canonical)
+        if row is None or not row.private:
+            return row, Description(None, None)
+        key = (canonical, row.serial)
+        cached = self._items.get(key)
+        if cached is not None:
+            return row, cached
+        newest = self.projects.newest_description(canonical)
         description = Description(None, None)
         if newest is not None:
-            description = Description(newest.summary,
-                                      render_description(newest.description,
-                                                         newest.description_content_type))
-        return proj, self._items.put(key, description)
+            summary, text, content_type = newest
+            description = Description(summary, render_description(text, content_type))
+        return row, self._items.put(key, description)
 
 
 def render_description(text: str | None, content_type: str | None) -> str | None:
@@ -201,18 +157,72 @@ class ProjectCounts:
     cached: int
 
 
-def project_counts(db: Database) -> ProjectCounts:
+def project_counts(projects: BrowseStore) -> ProjectCounts:
     """How many projects Havarti holds: private, and cached-only."""
-    with db.session() as session:
-        counted = dict(session.execute(
-            select(Project.private, func.count()).group_by(Project.private)).all())
-    return ProjectCounts(int(counted.get(True, 0)), int(counted.get(False, 0)))
+    counted = projects.counts()
+    return ProjectCounts(counted.get(True, 0), counted.get(False, 0))
 
 
-def cached_filenames(db: Database, project: str) -> frozenset[str]:
-    """Upstream files of ``project`` that Havarti holds in its storage."""
-    with db.session() as session:
-        return frozenset(session.scalars(
-            select(File.filename).join(File.project)
-            .where(Project.name == normalized(project), File.origin != ORIGIN_UPLOADED,
-                   File.stored.is_(True))))
+class Catalog:
+    """What the web UI lists, each answer kept as briefly as it may be.
+
+    Search, project counts, descriptions, cached filenames, a project page's
+    files grouped by version, and the download statistics. The answers that
+    total over every file or day are reused for SUMMARY_SECONDS; descriptions
+    and groupings are kept per version of what they are made of.
+    """
+
+    def __init__(self, projects: BrowseStore, stats: StatsRecorder,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.projects = projects
+        self.stats = stats
+        self.descriptions = DescriptionCache(projects)
+        self._clock = clock
+        self._summaries: dict[str, tuple[float, Any]] = {}
+        self._groupings: BoundedCache[str, list[Release]] = BoundedCache(
+            16 * 2**20, lambda r: 200 * sum(len(x.files) for x in r) + 256, 64)
+        #: Pieces the UI renders from what is kept here, keyed by what they are made of.
+        self.pieces: BoundedCache[tuple, Any] = BoundedCache(
+            16 * 2**20, lambda p: len(getattr(p, "html", b"")) + 256, 128)
+
+    def _recent(self, name: str, compute: Callable[[], T], fresh: bool = False) -> T:
+        """``compute()``, reused for SUMMARY_SECONDS: totals over every file are not free."""
+        now = self._clock()
+        entry = self._summaries.get(name)
+        if fresh or entry is None or entry[0] < now:
+            entry = self._summaries[name] = (now + SUMMARY_SECONDS, compute())
+        return entry[1]
+
+    def search(self, query: str = "", kind: str = "all", page: int = 1) -> SearchResult:
+        """Projects whose normalised name contains ``query``; prefix matches first."""
+        return search_projects(self.projects, query, kind, page)
+
+    def counts(self) -> ProjectCounts:
+        """How many projects Havarti holds (reused for SUMMARY_SECONDS)."""
+        return self._recent("counts", lambda: project_counts(self.projects))
+
+    def overview(self, fresh: bool = False) -> Overview:
+        """Download statistics (reused for SUMMARY_SECONDS); ``fresh`` writes this process's
+        latest counts first, so a page right after a download shows it."""
+        flushed = 0
+        if fresh:
+            # Kept for later when the disk is full.
+            with unless_full("download counts"):
+                flushed = self.stats.flush()
+        return self._recent("overview", lambda: overview(self.stats.counts), fresh=flushed > 0)
+
+    def description(self, project: str) -> tuple[ProjectListing | None, Description]:
+        """The project's row and rendered description."""
+        return self.descriptions.get(project)
+
+    def cached_filenames(self, project: str) -> frozenset[str]:
+        """Upstream files of ``project`` that Havarti holds in its storage."""
+        return self.projects.cached_filenames(normalized(project))
+
+    def releases(self, key: str, page: ProjectPage) -> list[Release]:
+        """``page``'s files by version (see :func:`releases`), kept under ``key`` (its ETag):
+        grouping and sorting 5,000 versions takes longer than a page may."""
+        found = self._groupings.get(key)
+        if found is None:
+            found = self._groupings.put(key, releases(page))
+        return found

@@ -12,13 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import CursorResult, func, select, update
-
-from havarti.db import Database
-from havarti.db.models import ORIGIN_CACHED, File
-from havarti.domain import leases
+from havarti.domain.coordination import Leases, file_lease
+from havarti.domain.ports import FileStore
 from havarti.storage import Storage, StorageError
 
 if TYPE_CHECKING:
@@ -71,20 +68,14 @@ def human(size: int) -> str:
     return f"{size} B"
 
 
-def evict(db: Database, storage: Storage, max_size: int, dry_run: bool = False) -> EvictionReport:
+def evict(files: FileStore, leases: Leases, storage: Storage, max_size: int,
+          dry_run: bool = False) -> EvictionReport:
     """Evict least recently served cached files until they occupy at most ``max_size`` bytes."""
-    cached = (File.origin == ORIGIN_CACHED) & File.stored.is_(True)
-    with db.session() as session:
-        count, total = session.execute(
-            select(func.count(File.id), func.coalesce(func.sum(File.size), 0)).where(cached)).one()
-        report = EvictionReport(max_size, int(count), int(total), dry_run)
-        if total <= max_size:
-            return report
-        # Never served first (NULL), then oldest; id keeps the order stable.
-        rows = session.execute(
-            select(File.id, File.filename, File.size, File.storage_key, File.last_served)
-            .where(cached)
-            .order_by(File.last_served.is_not(None), File.last_served, File.id)).all()
+    count, total = files.cached_usage()
+    report = EvictionReport(max_size, count, total, dry_run)
+    if total <= max_size:
+        return report
+    rows = files.eviction_order()
     excess = total - max_size
     for row in rows:
         if report.evicted_bytes >= excess:
@@ -92,7 +83,8 @@ def evict(db: Database, storage: Storage, max_size: int, dry_run: bool = False) 
         if dry_run:
             report.evicted.append(Evicted(row.filename, row.size, row.last_served))
             continue
-        if _evict_one(db, storage, row.id, row.filename, row.storage_key, row.last_served):
+        if _evict_one(files, leases, storage, row.id, row.filename, row.storage_key,
+                      row.last_served):
             report.evicted.append(Evicted(row.filename, row.size, row.last_served))
             log.info("evicted file=%s bytes=%d", row.filename, row.size)
         else:
@@ -100,20 +92,11 @@ def evict(db: Database, storage: Storage, max_size: int, dry_run: bool = False) 
     return report
 
 
-def _evict_one(db: Database, storage: Storage, file_id: int, filename: str, key: str,
-               last_served: datetime | None) -> bool:
-    if not _acquire(db, filename):
-        return False
-    try:
-        with db.session() as session:
-            # Only if nobody served it since we looked: a file just served is not least recent.
-            result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-                update(File).where(File.id == file_id, File.stored.is_(True),
-                                   (File.last_served.is_(None) if last_served is None
-                                    else File.last_served <= last_served))
-                .values(stored=False))
-            marked = result.rowcount
-        if not marked:
+def _evict_one(files: FileStore, leases: Leases, storage: Storage, file_id: int, filename: str,
+               key: str, last_served: datetime | None) -> bool:
+    with leases.held(file_lease(filename), LEASE_SECONDS) as mine:
+        # Only if nobody served it since we looked: a file just served is not least recent.
+        if not mine or not files.mark_evicted(file_id, last_served):
             return False
         try:
             storage.delete(key)
@@ -121,17 +104,6 @@ def _evict_one(db: Database, storage: Storage, file_id: int, filename: str, key:
             # The row already says "not stored": a leftover object only costs space.
             log.warning("evict-delete-failed file=%s reason=%s", filename, exc)
         return True
-    finally:
-        _release(db, filename)
-
-
-def _acquire(db: Database, filename: str) -> bool:
-    """The downloader's lease on ``file:<filename>``: held while a download runs."""
-    return leases.acquire(db, f"file:{filename}", LEASE_SECONDS)
-
-
-def _release(db: Database, filename: str) -> None:
-    leases.release(db, f"file:{filename}")
 
 
 def run_eviction(index: PackageIndex, dry_run: bool = False,
@@ -143,4 +115,4 @@ def run_eviction(index: PackageIndex, dry_run: bool = False,
     bound = max_size if max_size is not None else index.settings.cache_max_size
     if bound is None:
         return None
-    return evict(index.db, index.storage, bound, dry_run)
+    return evict(index.files, index.leases, index.storage, bound, dry_run)

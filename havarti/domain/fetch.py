@@ -9,8 +9,8 @@ and nothing is stored. Only a verified file is written to storage, and only
 then is its row committed.
 
 Across processes, a lease in the database makes one process the downloader;
-the others wait for its row, then serve from storage ("elsewhere"). A lease
-whose downloader died on this host is broken at once (see leases.py).
+the others wait for its row, then serve from storage (DownloadState.ELSEWHERE). A lease
+whose downloader died on this host is broken at once (see coordination.py).
 
 A file belongs to the project its filename names, and a stored row is reused
 only for that project and the sha256 the page promises: another project's page
@@ -30,22 +30,17 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError as DBIntegrityError
-
-from havarti.db import Database
-from havarti.db.models import ORIGIN_CACHED, File, Project
-from havarti.domain import leases
-from havarti.domain.catalog import get_or_create_project
-from havarti.domain.distributions import belongs_to, parse_dist_filename
-from havarti.errors import HavartiError, UpstreamError
+from havarti.distributions import belongs_to
+from havarti.domain.coordination import DownloadState, Leases, file_lease
+from havarti.domain.ports import FileStore
+from havarti.errors import DownloadFailed, UpstreamError
+from havarti.records import FileDigests, HeldFile, PageFile
 from havarti.storage import Digests, Storage, storage_key
 from havarti.storage.base import CHUNK
-from havarti.upstream.client import UpstreamClient, UpstreamFile
+from havarti.upstream.client import UpstreamClient
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +51,24 @@ SPOOL_PREFIX = "dl-"
 MAX_FILE_SIZE = 5 * 10**9
 
 
-class DownloadFailed(HavartiError):
-    """The upstream download broke or did not verify; nothing was stored."""
-
-
 @dataclass
 class Download:
     project: str
-    file: UpstreamFile
+    file: PageFile
     spool: Path
     cond: threading.Condition = field(default_factory=threading.Condition)
     written: int = 0
-    state: str = "running"  # running | done | failed | elsewhere
+    state: DownloadState = DownloadState.RUNNING
     #: The bytes matched the index: clients may have the last one, whatever storage does next.
     verified: bool = False
     error: str | None = None
     #: What made it fail, raised again to clients that have not been answered yet.
     failure: Exception | None = None
-    row: File | None = None
+    row: HeldFile | None = None
 
     def readable(self) -> int:
         """Bytes a client may be sent now: all but the last until verified."""
-        if self.verified or self.state == "done":
+        if self.verified or self.state == DownloadState.DONE:
             return self.written
         return max(0, self.written - 1)
 
@@ -85,9 +76,11 @@ class Download:
 class Fetcher:
     """Runs at most one download per file in this process; clients share it."""
 
-    def __init__(self, db: Database, storage: Storage, upstream: UpstreamClient,
-                 spool_dir: Path, max_file_size: int = MAX_FILE_SIZE) -> None:
-        self.db = db
+    def __init__(self, files: FileStore, leases: Leases, storage: Storage,
+                 upstream: UpstreamClient, spool_dir: Path,
+                 max_file_size: int = MAX_FILE_SIZE) -> None:
+        self.files = files
+        self.leases = leases
         self.storage = storage
         self.upstream = upstream
         self.spool_dir = spool_dir
@@ -95,7 +88,7 @@ class Fetcher:
         self._downloads: dict[str, Download] = {}
         self._guard = threading.Lock()
 
-    def _join(self, project: str, file: UpstreamFile, read: bool) -> tuple[Download, BinaryIO | None]:
+    def _join(self, project: str, file: PageFile, read: bool) -> tuple[Download, BinaryIO | None]:
         """Join or start the download of ``file``; with ``read``, a handle on its spool."""
         with self._guard:
             download = self._downloads.get(file.filename)
@@ -110,7 +103,7 @@ class Fetcher:
             # Opened before the download can unlink the spool: the handle keeps it readable.
             return download, (open(download.spool, "rb") if read else None)
 
-    def open(self, project: str, file: UpstreamFile) -> tuple[Download, Iterator[bytes]]:
+    def open(self, project: str, file: PageFile) -> tuple[Download, Iterator[bytes]]:
         """Join or start the download; return it and a reader, once upstream has sent bytes.
 
         Raises what the download failed with (UpstreamError, UpstreamNotFound,
@@ -119,11 +112,11 @@ class Fetcher:
         download, handle = self._join(project, file, read=True)
         assert handle is not None
         with download.cond:
-            while download.state == "running" and download.written == 0:
+            while download.state == DownloadState.RUNNING and download.written == 0:
                 download.cond.wait()
             # Failed before this client got a byte (a small file can fail verification
             # before its reader starts): it can still get a proper error status.
-            failure = download.failure if download.state == "failed" else None
+            failure = download.failure if download.state == DownloadState.FAILED else None
         if failure is not None:
             handle.close()
             raise failure
@@ -141,13 +134,13 @@ class Fetcher:
                 running[0].cond.wait(timeout=0.05)
         return False
 
-    def fetch(self, project: str, file: UpstreamFile) -> File:
+    def fetch(self, project: str, file: PageFile) -> HeldFile:
         """Download synchronously (jobs, prefetch); return the cached row."""
         download, _ = self._join(project, file, read=False)
         with download.cond:
-            while download.state == "running":
+            while download.state == DownloadState.RUNNING:
                 download.cond.wait()
-        if download.state == "failed":
+        if download.state == DownloadState.FAILED:
             raise DownloadFailed(download.error or "download failed")
         if download.row is None:
             raise DownloadFailed(f"{file.filename} was not stored")
@@ -158,10 +151,10 @@ class Fetcher:
             sent = 0
             while True:
                 with download.cond:
-                    while download.state == "running" and download.readable() <= sent:
+                    while download.state == DownloadState.RUNNING and download.readable() <= sent:
                         download.cond.wait(timeout=5)
                     state, limit = download.state, download.readable()
-                if state == "elsewhere":
+                if state == DownloadState.ELSEWHERE:
                     # Another process downloaded it: the rest comes from storage.
                     yield from self._from_storage(download, sent)
                     return
@@ -171,11 +164,11 @@ class Fetcher:
                         break
                     sent += len(data)
                     yield data
-                if state == "failed" and not download.verified:
+                if state == DownloadState.FAILED and not download.verified:
                     # After what was readable (never the last byte): the response has
                     # started, and only a short body tells the client it is bad.
                     raise DownloadFailed(download.error or "download failed")
-                if (download.verified or state == "done") and sent >= download.written:
+                if (download.verified or state == DownloadState.DONE) and sent >= download.written:
                     return
 
     def _from_storage(self, download: Download, offset: int) -> Iterator[bytes]:
@@ -187,12 +180,10 @@ class Fetcher:
     def _run(self, download: Download) -> None:
         file = download.file
         try:
-            if leases.acquire(self.db, _lease(file.filename), LEASE_SECONDS):
-                try:
+            with self.leases.held(file_lease(file.filename), LEASE_SECONDS) as mine:
+                if mine:
                     self._download(download)
-                finally:
-                    leases.release(self.db, _lease(file.filename))
-            else:
+            if not mine:
                 self._wait_elsewhere(download)
         except Exception as exc:
             # The one log line of a failed download, however many clients were reading it.
@@ -200,7 +191,7 @@ class Fetcher:
             log.warning("fetch-failed project=%s file=%s bytes=%d reason=%s", download.project,
                         file.filename, download.written, reason)
             with download.cond:
-                download.state, download.error, download.failure = "failed", reason, exc
+                download.state, download.error, download.failure = DownloadState.FAILED, reason, exc
                 download.cond.notify_all()
         finally:
             with self._guard:
@@ -238,7 +229,7 @@ class Fetcher:
                     download.written = hasher.size
                     download.cond.notify_all()
                 if time.monotonic() - last_renew > LEASE_SECONDS / 3:
-                    leases.renew(self.db, _lease(file.filename), LEASE_SECONDS)
+                    self.leases.renew(file_lease(file.filename), LEASE_SECONDS)
                     last_renew = time.monotonic()
             hasher.verify()
         # Verified: clients get their last byte now, not after the storage write below.
@@ -252,62 +243,22 @@ class Fetcher:
                  file.filename, hasher.size, time.monotonic() - started)
         with download.cond:
             download.row = row
-            download.state = "done"
+            download.state = DownloadState.DONE
             download.cond.notify_all()
 
-    def _record(self, project: str, file: UpstreamFile, key: str, hasher: Digests) -> File:
-        dist = parse_dist_filename(file.filename)
-        digests = dict(size=hasher.size, sha256=hasher.sha256.hexdigest(),
-                       md5=hasher.md5.hexdigest(), blake2_256=hasher.blake2_256.hexdigest())
-        try:
-            with self.db.session() as session:
-                proj = get_or_create_project(session, project)
-                existing = session.scalar(select(File).where(File.filename == file.filename))
-                if existing is not None:
-                    if existing.project_id != proj.id or existing.origin != ORIGIN_CACHED:
-                        raise DownloadFailed(f"{file.filename} is held for another project "
-                                             "or was uploaded; not replaced")
-                    # An evicted file fetched again (or changed upstream): the same row,
-                    # stored once more, with what was verified now.
-                    for name, value in digests.items():
-                        setattr(existing, name, value)
-                    existing.stored, existing.storage_key = True, key
-                    existing.upstream_url = file.url
-                    existing.last_served = datetime.now(UTC)
-                    return existing
-                row = File(
-                    project_id=proj.id, filename=file.filename, version=dist.version,
-                    packagetype=dist.packagetype, **digests, requires_python=file.requires_python,
-                    yanked=file.yanked is not False,
-                    yanked_reason=file.yanked if isinstance(file.yanked, str) else None,
-                    upload_time=file.upload_datetime or datetime.now(UTC), origin=ORIGIN_CACHED,
-                    metadata_sha256=(file.core_metadata.get("sha256")
-                                     if isinstance(file.core_metadata, dict) else None),
-                    storage_key=key, upstream_url=file.url, stored=True,
-                    last_served=datetime.now(UTC),
-                )
-                proj.serial += 1
-                session.add(row)
-            return row
-        except DBIntegrityError:
-            cached = self._cached_row(project, file)
-            if cached is None:
-                raise
-            return cached
+    def _record(self, project: str, file: PageFile, key: str, hasher: Digests) -> HeldFile:
+        digests = FileDigests(size=hasher.size, sha256=hasher.sha256.hexdigest(),
+                              md5=hasher.md5.hexdigest(), blake2_256=hasher.blake2_256.hexdigest())
+        return self.files.record_cached(project, file, key, digests)
 
-    def _cached_row(self, project: str, file: UpstreamFile) -> File | None:
+    def _cached_row(self, project: str, file: PageFile) -> HeldFile | None:
         """The stored row of ``file``: same project, same sha256 as the page says; else None."""
-        with self.db.session() as session:
-            row = session.scalar(select(File).join(Project).where(
-                File.filename == file.filename, Project.name == project))
-        if row is not None and row.stored and file.sha256 and row.sha256 == file.sha256.lower():
-            return row
-        return None
+        return self.files.stored_copy(project, file)
 
-    def _finish_from_row(self, download: Download, row: File) -> None:
+    def _finish_from_row(self, download: Download, row: HeldFile) -> None:
         with download.cond:
             download.row = row
-            download.state = "elsewhere"
+            download.state = DownloadState.ELSEWHERE
             download.cond.notify_all()
 
     def _wait_elsewhere(self, download: Download) -> None:
@@ -318,15 +269,10 @@ class Fetcher:
             if row is not None:
                 self._finish_from_row(download, row)
                 return
-            if leases.acquire(self.db, _lease(filename), LEASE_SECONDS):
-                try:
+            with self.leases.held(file_lease(filename), LEASE_SECONDS) as mine:
+                if mine:
                     self._download(download)
-                finally:
-                    leases.release(self.db, _lease(filename))
+            if mine:
                 return
             time.sleep(0.1)
 
-
-def _lease(filename: str) -> str:
-    """The lease a file's downloader (or its evictor) holds."""
-    return f"file:{filename}"

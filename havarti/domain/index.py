@@ -13,23 +13,19 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import bindparam, select, update
-
 from havarti.cache import BoundedCache
 from havarti.config import Settings
-from havarti.db import Database, unless_full
-from havarti.db.models import ORIGIN_UPLOADED, File, Project
-from havarti.db.policies import PolicyRepository
-from havarti.db.tokens import TokenRepository
-from havarti.domain import catalog, json_api
+from havarti.distributions import belongs_to, normalized, read_core_metadata
+from havarti.domain import json_api, manage
 from havarti.domain.access import NamePattern
-from havarti.domain.distributions import belongs_to, normalized, read_core_metadata
-from havarti.domain.fetch import Download, Fetcher
+from havarti.domain.browse import Catalog
+from havarti.domain.coordination import Leases
+from havarti.domain.fetch import Fetcher
 from havarti.domain.mirror import Mirror, UpstreamState
 from havarti.domain.pages import (
     PagePart,
@@ -39,10 +35,21 @@ from havarti.domain.pages import (
     render_index_json,
     render_json,
     render_part,
-    render_upstream_part,
 )
 from havarti.domain.policy import Policy, Rule, read_policy_file
+from havarti.domain.ports import (
+    AuditStore,
+    FileStore,
+    LeaseStore,
+    PolicyStore,
+    ProjectStore,
+    StatsStore,
+    TokenStore,
+    UpstreamPageStore,
+)
+from havarti.domain.stats import CACHE_HIT, UPSTREAM, StatsRecorder
 from havarti.domain.uploads import Upload, accept_upload
+from havarti.domain.visibility import Visibility
 from havarti.errors import (
     Forbidden,
     InvalidUpload,
@@ -52,15 +59,15 @@ from havarti.errors import (
     UpstreamNotFound,
 )
 from havarti.jobs.base import JobRunner
+from havarti.records import PRIVATE, AuditEntry, PageFile, UploadedFile
+from havarti.records import UPSTREAM as UPSTREAM_FILE
 from havarti.storage import Digests, HashingReader, Storage, StorageError, metadata_key
 from havarti.storage.base import LocalPath
-from havarti.upstream.client import UpstreamClient, UpstreamFile
+from havarti.upstream.client import UpstreamClient
 from havarti.upstream.origins import metadata_url
 
 log = logging.getLogger(__name__)
 
-_PROJECT_ROW = select(Project.id, Project.serial, Project.private).where(
-    Project.name == bindparam("name"))
 #: How long a process uses its policy snapshot before reading the stored rules again: the
 #: page path must not query them per request. A change shows at once in the process that
 #: made it, within this many seconds in the others.
@@ -92,9 +99,10 @@ class RenderedPage:
         """The JSON (or HTML) bytes gzip-compressed, once per page: the same bytes every time."""
         found = self._compressed.get(json)
         if found is None:
-            # mtime=0: the bytes, and so their ETag, depend on the page alone.
+            # mtime=0: the bytes, and so their ETag, depend on the page alone. Level 1: a
+            # page's repetitive entries shrink almost as well as at 6, at a quarter of the CPU.
             found = self._compressed[json] = gzip.compress(self.json if json else self.html,
-                                                           compresslevel=6, mtime=0)
+                                                           compresslevel=1, mtime=0)
         return found
 
     @classmethod
@@ -127,7 +135,6 @@ class StreamingFile:
     size: int | None
     sha256: str | None
     chunks: Iterator[bytes]
-    download: Download
 
 
 @dataclass(frozen=True)
@@ -144,26 +151,52 @@ class MetadataFile:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Stores:
+    """The persistence the index works through (havarti.db builds them over one database)."""
+
+    projects: ProjectStore
+    files: FileStore
+    pages: UpstreamPageStore
+    leases: LeaseStore
+    audit: AuditStore
+    stats: StatsStore
+    tokens: TokenStore
+    policies: PolicyStore
+    #: Lets go of the connections behind the stores.
+    close: Callable[[], None]
+
+
 class PackageIndex:
-    def __init__(self, settings: Settings, db: Database, storage: Storage,
+    """The package index: project pages, files and uploads, for every front end."""
+
+    def __init__(self, settings: Settings, stores: Stores, storage: Storage,
                  upstream: UpstreamClient, jobs: JobRunner | None = None) -> None:
         self.settings = settings
-        self.db = db
-        self.storage = storage
-        self.upstream = upstream
-        cache_bytes = settings.page_cache_mb * 2**20
-        # The budget split: rendered pages are served most; states hold parsed files.
-        self.mirror = Mirror(db, upstream, settings.index_ttl, settings.revalidate_wait,
-                             settings.not_found_ttl, cache_bytes // 2)
-        self.fetcher = Fetcher(db, storage, upstream, Path(settings.package_cache) / "spool",
-                               settings.max_file_size)
-        self.jobs = jobs
-        self.tokens = TokenRepository(db)
-        self.policies = PolicyRepository(db)
+        self._close_stores = stores.close
+        self.projects = stores.projects
+        self.files = stores.files
+        self.leases = Leases(stores.leases)
+        self.audit = stores.audit
+        self.tokens = stores.tokens
+        self.policies = stores.policies
         self._file_rules: tuple[Rule, ...] = tuple(
             read_policy_file(settings.policy_file) if settings.policy_file else ())
         self._policy: tuple[float, Policy] | None = None
         self._policy_guard = threading.Lock()
+        #: Download counters, written in batches by a thread of this process.
+        self.stats = StatsRecorder(stores.stats)
+        #: What the web UI lists.
+        self.catalog = Catalog(stores.projects, self.stats)
+        self.storage = storage
+        self.upstream = upstream
+        cache_bytes = settings.page_cache_mb * 2**20
+        # The budget split: rendered pages are served most; states hold parsed files.
+        self.mirror = Mirror(stores.pages, upstream, settings.index_ttl,
+                             settings.revalidate_wait, settings.not_found_ttl, cache_bytes // 2)
+        self.fetcher = Fetcher(self.files, self.leases, storage, upstream,
+                               Path(settings.package_cache) / "spool", settings.max_file_size)
+        self.jobs = jobs
         #: Keyed by what the page is made of: the private files' serial, the upstream digest.
         self._pages: BoundedCache[tuple, RenderedPage] = BoundedCache(
             cache_bytes // 2, lambda r: len(r.html) + len(r.json))
@@ -176,12 +209,14 @@ class PackageIndex:
         Raises NotFound, or UpstreamError when upstream fails and nothing is stored.
         """
         canonical = normalized(name)
-        policy = self.policy()
-        project = self.db.first(_PROJECT_ROW, name=canonical)
+        project = self.projects.page_row(canonical)
         private = project is not None and project.private
+        policy = self.policy()
+        visibility = self.visibility(canonical, private, policy)
+        visibility.check_project()
         upstream: UpstreamState | None = None
         stale_reason: str | None = None
-        if self._asks_upstream(canonical, private, policy):
+        if visibility.upstream:
             try:
                 upstream = self.mirror.state(canonical)
                 stale_reason = upstream.stale_reason
@@ -197,20 +232,47 @@ class PackageIndex:
         rendered = self._pages.get(key)
         if rendered is None:
             page = self._build_page(canonical, project.id if private and project else None,
-                                    upstream, policy)
+                                    upstream, visibility)
             rendered = self._pages.put(key, RenderedPage.of(page))
         return replace(rendered, stale_reason=stale_reason) if stale_reason else rendered
+
+    def _cooldown_epoch(self) -> int | None:
+        # A cooldown makes the page depend on the clock: rebuild at most once a minute.
+        return int(time.time() // 60) if self.settings.cooldown else None
+
+    def _build_page(self, name: str, private_project_id: int | None,
+                    upstream: UpstreamState | None, visibility: Visibility) -> ProjectPage:
+        parts: list[PagePart] = []
+        private_names: set[str] = set()
+        if private_project_id is not None:
+            private = self.files.private_page_files(private_project_id)
+            private_names = {f.filename for f in private}
+            parts.append(render_part(name, private))
+        if upstream is not None:
+            if private_names or not visibility.upstream_as_listed:
+                parts.append(render_part(name, visibility.upstream_files(upstream.files,
+                                                                         private_names)))
+            else:
+                # Every upstream file, rendered when the mirror stored the page.
+                parts.append(upstream.part)
+        return ProjectPage(name=name, parts=tuple(p for p in parts if p.count))
+
+    def visibility(self, name: str, private: bool, policy: Policy | None = None) -> Visibility:
+        """The visibility rules of project ``name`` (canonical) now."""
+        settings = self.settings
+        return Visibility.of(name, private, settings.upstream_merge, settings.cooldown,
+                             settings.cooldown_exempt, policy=policy or self.policy())
 
     # Access: reserved names and policies
 
     def policy(self, fresh: bool = False) -> Policy:
-        """The rules and reservations in force: POLICY_FILE, RESERVED_NAMES and the database's.
+        """The rules and reservations in force: POLICY_FILE, RESERVED_NAMES and the stored ones.
 
-        Read from the database at most every POLICY_REFRESH seconds (``fresh``: now).
+        Read from the database at most every POLICY_REFRESH seconds (``fresh``: now),
+        so the page path queries no rules per request.
         """
-        now = time.monotonic()
         found = self._policy
-        if not fresh and found is not None and now - found[0] < POLICY_REFRESH:
+        if not fresh and found is not None and time.monotonic() - found[0] < POLICY_REFRESH:
             return found[1]
         with self._policy_guard:
             found = self._policy
@@ -221,82 +283,27 @@ class PackageIndex:
             return found[1]
 
     def policy_changed(self) -> None:
-        """After a change of rules or reservations: this process sees it at its next request."""
+        """After a change of rules or reservations: this process applies it at its next request."""
         self._policy = None
 
     def reserved_names(self) -> tuple[NamePattern, ...]:
         """The names and prefixes that come only from private uploads (read fresh: for uploads)."""
         return self.policy(fresh=True).reserved
 
-    def _asks_upstream(self, canonical: str, private: bool, policy: Policy) -> bool:
-        """Whether upstream is asked about ``canonical``: the one place that decides.
-
-        Never for a reserved name; else unless private uploads shadow it (UPSTREAM_MERGE
-        merges). Raises NotFound for a reserved name nothing was uploaded to, and
-        Forbidden when a policy denies the whole project and nothing private is there.
-        """
-        reserved = policy.reserved_by(canonical)
-        if reserved is not None:
-            if not private:
-                raise NotFound(f"{canonical!r} is reserved ({reserved.text}) for private uploads "
-                               "and has none yet")
-            return False
-        if private and canonical not in self.settings.upstream_merge:
-            return False
-        refusal = policy.project_refusal(canonical)
-        if refusal is not None:
-            if not private:
+    def _refuse(self, visibility: Visibility, origin: str, version: str | None,
+                filename: str) -> None:
+        """NotFound / Forbidden when a reservation or a policy refuses this non-private file."""
+        if origin == PRIVATE:
+            return
+        visibility.check_project()
+        if visibility.upstream:
+            refusal = visibility.refusal(origin, version, filename)
+            if refusal is not None:
                 raise Forbidden(refusal)
-            return False
-        return True
 
-    def _cooldown_epoch(self) -> int | None:
-        # A cooldown makes the page depend on the clock: rebuild at most once a minute.
-        return int(time.time() // 60) if self.settings.cooldown else None
-
-    def _build_page(self, name: str, private_project_id: int | None,
-                    upstream: UpstreamState | None, policy: Policy) -> ProjectPage:
-        parts: list[PagePart] = []
-        private_names: set[str] = set()
-        if private_project_id is not None:
-            with self.db.session() as session:
-                # Plain rows, not ORM objects: five times cheaper for a 5,000-file project.
-                rows = session.execute(select(*catalog.PAGE_COLUMNS).where(
-                    File.project_id == private_project_id, File.origin == ORIGIN_UPLOADED))
-                private = [catalog.page_file(row, name) for row in rows]
-            private_names = {f.filename for f in private}
-            parts.append(render_part(private))
-        if upstream is not None:
-            if private_names or self._cooldown_cutoff(name) is not None or policy.touches(name):
-                # Merged (UPSTREAM_MERGE): a private file wins over an upstream one of its name.
-                parts.append(render_upstream_part(name, [
-                    f for f in self._visible(name, upstream.files, policy)
-                    if f.filename not in private_names]))
-            else:
-                # Every upstream file, rendered when the mirror stored the page.
-                parts.append(upstream.part)
-        return ProjectPage(name=name, parts=tuple(p for p in parts if p.count))
-
-    def _cooldown_cutoff(self, name: str) -> datetime | None:
-        """Upstream files of ``name`` uploaded after this are hidden (COOLDOWN), or None."""
-        cooldown = self.settings.cooldown
-        if not cooldown or name in self.settings.cooldown_exempt:
-            return None
-        return datetime.now(UTC) - cooldown
-
-    def _visible(self, name: str, files: tuple[UpstreamFile, ...],
-                 policy: Policy) -> list[UpstreamFile]:
-        """Upstream files offered: the one function deciding which (cooldown, then policy)."""
-        cutoff = self._cooldown_cutoff(name)
-        # A file without an upload time cannot be judged young: it stays.
-        return [f for f in files
-                if (cutoff is None or f.upload_datetime is None or f.upload_datetime <= cutoff)
-                and policy.file_refusal(name, f.version, f.filename) is None]
-
-    def index(self) -> tuple[bytes, bytes]:
+    def root_page(self) -> tuple[bytes, bytes]:
         """The /simple/ page: every project Havarti can serve without upstream (HTML, JSON)."""
-        with self.db.session() as session:
-            names = catalog.project_names(session)
+        names = self.projects.served_names()
         return render_index_html(names), render_index_json(names)
 
     # Files
@@ -320,30 +327,31 @@ class PackageIndex:
             self.upstream.check_file_url(upstream_file.url)
             if self.jobs.enqueue("cache_file", project=canonical, filename=filename):
                 return RedirectFile(filename, upstream_file.url)
-        download, chunks = self.fetcher.open(canonical, upstream_file)
+        _, chunks = self.fetcher.open(canonical, upstream_file)
         self._bound_cache()
-        return StreamingFile(filename, upstream_file.size, upstream_file.sha256, chunks, download)
+        return StreamingFile(filename, upstream_file.size, upstream_file.sha256, chunks)
+
+    def count_download(self, project: str, hit: bool, size: int) -> None:
+        """Count a file request for the stats page: from storage (hit) or upstream."""
+        self.stats.record(normalized(project), CACHE_HIT if hit else UPSTREAM, size)
+
+    def read(self, file: StoredFile, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes of a stored file from ``start`` to ``end`` (inclusive; None: to its end)."""
+        return self.storage.open(file.key, start, end)
 
     def _stored(self, canonical: str, filename: str, body: bool = True) -> StoredFile | None:
         now = datetime.now(UTC)
-        with self.db.session() as session:
-            row = session.execute(
-                select(File.id, File.storage_key, File.size, File.sha256, File.stored,
-                       File.last_served, Project.name, Project.private, File.origin,
-                       File.version)
-                .join(Project).where(File.filename == filename)).first()
-            if row is None or row.name != canonical:
-                return None
-        if row.origin != ORIGIN_UPLOADED:
-            # A cached upstream file answers to the policy in force, not the one it was
-            # cached under; a reserved name's come only from uploads.
-            self._refuse_upstream_file(canonical, row.version, filename, row.private)
-        if not row.stored:
+        row = self.files.held(canonical, filename)
+        if row is None or not row.stored:
             return None
         if body and (row.last_served is None or now - row.last_served > LAST_SERVED_RESOLUTION):
             # For eviction's sake only: a full disk must not keep the file from being served.
-            with unless_full("last_served"), self.db.session() as session:
-                session.execute(update(File).where(File.id == row.id).values(last_served=now))
+            self.files.served(row.id, now)
+        visibility = self.visibility(canonical, row.private_project)
+        # A cached file answers to the policy in force, not the one it was cached under.
+        self._refuse(visibility, row.origin, row.version, filename)
+        if not visibility.shows(row.origin):
+            return None
         if not body:
             return StoredFile(filename, row.storage_key, row.size, row.sha256, None, None)
         try:
@@ -353,21 +361,10 @@ class PackageIndex:
             raise StorageUnavailable(f"storage unavailable: {exc}") from None
         return StoredFile(filename, row.storage_key, row.size, row.sha256, local, redirect)
 
-    def _refuse_upstream_file(self, canonical: str, version: str | None, filename: str,
-                              private: bool) -> None:
-        """NotFound / Forbidden unless upstream's ``filename`` may be offered."""
-        policy = self.policy()
-        if not self._asks_upstream(canonical, private, policy):
-            raise NotFound(f"no file {filename!r} in project {canonical!r}")
-        refusal = policy.file_refusal(canonical, version, filename)
-        if refusal is not None:
-            raise Forbidden(refusal)
-
-    def _upstream_file(self, canonical: str, filename: str) -> UpstreamFile:
-        with self.db.session() as session:
-            private = bool(session.scalar(select(Project.private).where(Project.name == canonical)))
-        policy = self.policy()
-        if not self._asks_upstream(canonical, private, policy):
+    def _upstream_file(self, canonical: str, filename: str) -> PageFile:
+        visibility = self.visibility(canonical, self.projects.is_private(canonical))
+        visibility.check_project()
+        if not visibility.upstream:
             raise NotFound(f"no file {filename!r} in project {canonical!r}")
         try:
             state = self.mirror.state(canonical, revalidate=False)
@@ -380,10 +377,8 @@ class PackageIndex:
         # A page stored before foreign entries were dropped may still list one: not offered.
         if found is None or not belongs_to(filename, canonical):
             raise NotFound(f"no file {filename!r} in project {canonical!r}")
-        refusal = policy.file_refusal(canonical, found.version, filename)
-        if refusal is not None:
-            raise Forbidden(refusal)
-        if found not in self._visible(canonical, (found,), policy):
+        self._refuse(visibility, found.origin, found.version, filename)
+        if not visibility.shows(found.origin, found.upload_datetime):
             raise NotFound(f"no file {filename!r} in project {canonical!r}")
         return found
 
@@ -408,18 +403,14 @@ class PackageIndex:
         upstream is asked: it works while upstream is down.
         """
         canonical = normalized(project)
-        with self.db.session() as session:
-            row = session.execute(
-                select(File.metadata_sha256, File.storage_key, File.stored, Project.name,
-                       Project.private, File.origin, File.version)
-                .join(Project).where(File.filename == filename)).first()
-        if row is not None and row.name == canonical and row.origin != ORIGIN_UPLOADED:
-            self._refuse_upstream_file(canonical, row.version, filename, row.private)
-        # A cached upstream file of a project that became private is shadowed: not held.
-        held = row if row is not None and row.name == canonical and (
-            row.origin == ORIGIN_UPLOADED or not row.private) else None
+        row = self.files.held(canonical, filename)
+        if row is not None:
+            self._refuse(self.visibility(canonical, row.private_project), row.origin,
+                         row.version, filename)
+        held = row if row is not None and (
+            self.visibility(canonical, row.private_project).shows(row.origin)) else None
         expected: str | None = None
-        upstream_file: UpstreamFile | None = None
+        upstream_file: PageFile | None = None
         if held is not None and held.metadata_sha256:
             expected = held.metadata_sha256
         else:
@@ -469,30 +460,20 @@ class PackageIndex:
         a merged project (UPSTREAM_MERGE) upstream does not know gets the private one.
         """
         canonical = normalized(project)
-        policy = self.policy()
-        merged = canonical in self.settings.upstream_merge
+        visibility = self.visibility(canonical, False)
 
         def private() -> dict | None:
-            with self.db.session() as session:
-                return json_api.private_project_json(session, canonical, version, base_url)
+            return json_api.private_project_json(self.projects, canonical, version, base_url)
 
-        reserved = policy.reserved_by(canonical)
-        document = None if merged and reserved is None else private()
+        merged = visibility.merged and visibility.reserved is None and visibility.denied is None
+        document = None if merged else private()
         if document is not None:
             return document
-        if reserved is not None:
-            raise NotFound(f"{canonical!r} is reserved ({reserved.text}) for private uploads "
-                           "and has none yet")
-        refusal = policy.project_refusal(canonical)
-        if refusal is not None:
-            document = private() if merged else None
-            if document is None:
-                raise Forbidden(refusal)
-            return document
+        visibility.check_project()
         try:
             return json_api.upstream_project_json(
-                self.upstream, canonical, version, base_url, self._cooldown_cutoff(canonical),
-                offered=lambda filename, v: policy.file_refusal(canonical, v, filename) is None)
+                self.upstream, canonical, version, base_url, visibility.cooldown_cutoff,
+                offered=lambda filename, v: visibility.refusal(UPSTREAM_FILE, v, filename) is None)
         except UpstreamNotFound:
             document = private() if merged else None
             if document is None:
@@ -501,14 +482,33 @@ class PackageIndex:
 
     # Uploads
 
-    def upload(self, upload: Upload) -> File:
-        return accept_upload(self.db, self.storage, upload, self.settings.max_upload_size)
+    def upload(self, upload: Upload) -> UploadedFile:
+        """Validate and store an upload (see uploads.accept_upload)."""
+        return accept_upload(self.files, self.storage, upload, self.settings.max_upload_size)
 
-    def find_project(self, name: str) -> Project | None:
-        with self.db.session() as session:
-            return catalog.find_project(session, name)
+    # Managing private files
+
+    def yank(self, project: str, filename: str, reason: str = "",
+             remote_addr: str | None = None) -> manage.FileState:
+        """Yank a private file (PEP 592), audited."""
+        return manage.yank(self.files, project, filename, reason, remote_addr)
+
+    def unyank(self, project: str, filename: str,
+               remote_addr: str | None = None) -> manage.FileState:
+        """Make a yanked private file installable again, audited."""
+        return manage.unyank(self.files, project, filename, remote_addr)
+
+    def delete(self, project: str, filename: str,
+               remote_addr: str | None = None) -> manage.FileState:
+        """Delete a private file, audited; the project stays private."""
+        return manage.delete(self.files, self.storage, project, filename, remote_addr)
+
+    def audit_log(self, project: str | None = None, limit: int = 50) -> list[AuditEntry]:
+        """The newest changes to private files first, for one project or all."""
+        return self.audit.entries(normalized(project) if project is not None else None, limit)
 
     def close(self) -> None:
+        """Let go of connections (upstream pool, database engine)."""
         self.upstream.close()
-        self.db.dispose()
+        self._close_stores()
 

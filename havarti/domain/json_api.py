@@ -11,26 +11,24 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from havarti.db.models import ORIGIN_UPLOADED, File
-from havarti.domain import catalog
-from havarti.domain.distributions import normalized, same_version
+from havarti.distributions import normalized, same_version
 from havarti.domain.pages import file_url, format_time, sort_versions
+from havarti.domain.ports import PrivateProjects
 from havarti.errors import NotFound, UpstreamError
+from havarti.records import FileDetails
 from havarti.upstream.client import UpstreamClient
 
 JSON_API_LIMIT = 64 * 2**20
 
 
-def _python_version(row: File) -> str:
+def _python_version(row: FileDetails) -> str:
     if row.packagetype == "sdist":
         return "source"
     parts = row.filename[:-4].split("-")
     return parts[-3] if len(parts) >= 5 else "py3"
 
 
-def _file_entry(row: File, base_url: str, project: str) -> dict[str, Any]:
+def _file_entry(row: FileDetails, base_url: str, project: str) -> dict[str, Any]:
     return {
         "filename": row.filename,
         "url": base_url + file_url(project, row.filename, relative_to_page=False),
@@ -48,13 +46,13 @@ def _file_entry(row: File, base_url: str, project: str) -> dict[str, Any]:
     }
 
 
-def private_project_json(session: Any, name: str, version: str | None, base_url: str) -> dict | None:
+def private_project_json(projects: PrivateProjects, name: str, version: str | None,
+                         base_url: str) -> dict | None:
     """The JSON document of a private project, or None when it is not private."""
-    project = catalog.find_project(session, name)
-    if project is None or not project.private:
+    found = projects.private_files(name)
+    if found is None:
         return None
-    rows = list(session.scalars(select(File).where(File.project_id == project.id,
-                                                   File.origin == ORIGIN_UPLOADED)))
+    project, rows = found
     releases: dict[str, list[dict[str, Any]]] = {}
     for row in sorted(rows, key=lambda r: r.filename):
         releases.setdefault(row.version, []).append(_file_entry(row, base_url, project.name))

@@ -18,12 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-
-from havarti.db import Database
-from havarti.db.models import File
-from havarti.domain import leases
+from havarti.domain.coordination import Leases
 from havarti.domain.fetch import SPOOL_PREFIX
+from havarti.domain.ports import FileStore
 from havarti.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -66,22 +63,19 @@ def remove_local_leftovers(storage: Storage, spool_dir: Path, grace: timedelta =
     return report
 
 
-def remove_orphan_objects(db: Database, storage: Storage, grace: timedelta = LEFTOVER_GRACE,
+def remove_orphan_objects(files: FileStore, storage: Storage, grace: timedelta = LEFTOVER_GRACE,
                           dry_run: bool = False) -> LeftoversReport:
     """Stored distribution objects that no stored row points at, older than ``grace``."""
     cutoff = datetime.now(UTC) - grace
     report = LeftoversReport(dry_run)
     # Rows first, objects second: an object stored after this query is younger than the cutoff.
-    with db.session() as session:
-        referenced = set(session.scalars(select(File.storage_key).where(File.stored.is_(True))))
+    referenced = files.stored_keys()
     for item in storage.objects():
         if (item.key in referenced or item.key.endswith(".metadata")
                 or item.modified is None or item.modified >= cutoff):
             continue
-        with db.session() as session:
-            if session.scalar(select(File.id).where(File.storage_key == item.key,
-                                                    File.stored.is_(True))) is not None:
-                continue  # a row came meanwhile
+        if files.key_stored(item.key):
+            continue  # a row came meanwhile
         if not dry_run:
             storage.delete(item.key)
         report.removed.append((f"object with no row {item.key}", item.size))
@@ -89,14 +83,14 @@ def remove_orphan_objects(db: Database, storage: Storage, grace: timedelta = LEF
     return report
 
 
-def sweep_at_start(db: Database, storage: Storage) -> str:
+def sweep_at_start(files: FileStore, leases: Leases, storage: Storage) -> str:
     """The storage sweep a process runs after start, at most once per LEFTOVER_GRACE overall.
 
     Listing a large bucket takes a while, so it runs as a job, not before serving.
     """
-    if not leases.acquire(db, SWEEP_LEASE, LEFTOVER_GRACE.total_seconds()):
+    if not leases.acquire(SWEEP_LEASE, LEFTOVER_GRACE.total_seconds()):
         return "leftovers: swept recently"
-    return remove_orphan_objects(db, storage).summary()
+    return remove_orphan_objects(files, storage).summary()
 
 
 def _log(report: LeftoversReport) -> None:

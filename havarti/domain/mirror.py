@@ -15,7 +15,9 @@
   NOT_FOUND_TTL seconds (a burst of look-ups costs one request), raise
   UpstreamNotFound.
 - The mirror is the one owner of a stored page: its files, validators, digest
-  and rendered part are written together, in one transaction.
+  and rendered part are written together, in one transaction, by one writer
+  thread per process after the page is answered (in fetch order; a crash
+  before the write only costs a fetch on the next request).
 """
 
 from __future__ import annotations
@@ -24,28 +26,22 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-
 from havarti.cache import BoundedCache
-from havarti.db import Database, unless_full
-from havarti.db.models import UpstreamPage
-from havarti.domain.pages import PagePart, render_upstream_part
-from havarti.errors import UpstreamError, UpstreamNotFound, no_space
+from havarti.domain.pages import PagePart, render_part
+from havarti.domain.ports import UpstreamPageStore
+from havarti.errors import UpstreamError, UpstreamNotFound, no_space, unless_full
+from havarti.records import PageFile, dump_files, load_files
 from havarti.upstream.client import (
     PageResponse,
     ParsedPage,
     UpstreamClient,
-    UpstreamFile,
-    dump_files,
-    load_files,
 )
 
 log = logging.getLogger(__name__)
@@ -60,19 +56,16 @@ MISSING_NAMES = 10_000
 class StoredPage:
     """Reads a stored page's parts from the database when first needed."""
 
-    db: Database
+    pages: UpstreamPageStore
     row_id: int
 
     def data(self) -> str:
-        with self.db.session() as session:
-            return session.scalar(select(UpstreamPage.data)
-                                  .where(UpstreamPage.id == self.row_id)) or "[]"
+        """The stored files."""
+        return self.pages.data(self.row_id)
 
     def rendered(self, digest: str) -> str | None:
         """The stored rendering, when it was made from the page with ``digest``."""
-        with self.db.session() as session:
-            stored = session.scalar(select(UpstreamPage.rendered)
-                                    .where(UpstreamPage.id == self.row_id))
+        stored = self.pages.rendered(self.row_id)
         prefix = digest + "\n"
         return stored[len(prefix):] if stored and stored.startswith(prefix) else None
 
@@ -92,7 +85,7 @@ class UpstreamState:
     size: int
     #: Why the page is served without upstream's confirmation, or None when it is current.
     stale_reason: str | None = None
-    parsed: tuple[UpstreamFile, ...] | None = None
+    parsed: tuple[PageFile, ...] | None = None
     prerendered: PagePart | None = None
     stored: StoredPage | None = field(default=None, compare=False)
 
@@ -105,17 +98,17 @@ class UpstreamState:
         return self.stale_reason is not None
 
     @cached_property
-    def files(self) -> tuple[UpstreamFile, ...]:
+    def files(self) -> tuple[PageFile, ...]:
         # Read and parsed on first use: a page served from its stored rendering never needs them.
         if self.parsed is not None:
             return self.parsed
         return tuple(load_files(self.stored.data())) if self.stored else ()
 
     @cached_property
-    def _by_filename(self) -> dict[str, UpstreamFile]:
+    def _by_filename(self) -> dict[str, PageFile]:
         return {f.filename: f for f in self.files}
 
-    def file(self, filename: str) -> UpstreamFile | None:
+    def file(self, filename: str) -> PageFile | None:
         return self._by_filename.get(filename)
 
     @cached_property
@@ -125,8 +118,8 @@ class UpstreamState:
             return self.prerendered
         stored = self.stored.rendered(self.digest) if self.stored else None
         if stored is not None:
-            return PagePart.loads(stored, lambda: render_upstream_part(self.name, self.files).files)
-        return render_upstream_part(self.name, self.files)
+            return PagePart.loads(stored, lambda: self.files)
+        return render_part(self.name, self.files)
 
     def _evolve(self, **changes: object) -> UpstreamState:
         # Keeps what this state already parsed and rendered.
@@ -147,11 +140,11 @@ class UpstreamState:
 class Mirror:
     """Upstream project pages, kept in the database and in this process's memory."""
 
-    def __init__(self, db: Database, upstream: UpstreamClient, index_ttl: int,
+    def __init__(self, pages: UpstreamPageStore, upstream: UpstreamClient, index_ttl: int,
                  revalidate_wait: float = 2.0, not_found_ttl: float = 10.0,
                  cache_bytes: int = 32 * 2**20,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.db = db
+        self.pages = pages
         self.upstream = upstream
         self.index_ttl = index_ttl
         self.revalidate_wait = revalidate_wait
@@ -165,6 +158,8 @@ class Mirror:
         self._guard = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
+        self._write_pool: ThreadPoolExecutor | None = None
+        self._write_pool_pid = 0
 
     def state(self, name: str, revalidate: bool = True) -> UpstreamState:
         """The project's upstream page, fresh per the policy above.
@@ -256,12 +251,7 @@ class Mirror:
 
     def _load(self, name: str) -> UpstreamState | None:
         """The stored page's validators and digest; its files and rendering are read lazily."""
-        with self.db.session() as session:
-            row = session.execute(
-                select(UpstreamPage.id, UpstreamPage.etag, UpstreamPage.last_modified,
-                       UpstreamPage.digest, UpstreamPage.fetched, UpstreamPage.checked,
-                       UpstreamPage.size)
-                .where(UpstreamPage.name == name)).first()
+        row = self.pages.load(name)
         if row is None:
             return None
         age = max((datetime.now(UTC) - row.checked).total_seconds(), 0.0)
@@ -271,63 +261,56 @@ class Mirror:
         return UpstreamState(name, digest, row.etag, row.last_modified,
                              # Trusted for what is left of INDEX_TTL since whoever checked it last.
                              checked_at=self._clock() - age, size=row.size or 0,
-                             stored=StoredPage(self.db, row.id))
+                             stored=StoredPage(self.pages, row.id))
 
     def _touch(self, name: str, etag: str | None, last_modified: str | None) -> None:
-        with self.db.session() as session:
-            session.execute(update(UpstreamPage).where(UpstreamPage.name == name).values(
-                checked=datetime.now(UTC), etag=etag, last_modified=last_modified))
+        self.pages.touch(name, etag, last_modified)
 
     def _save(self, name: str, response: PageResponse, parsed: ParsedPage) -> UpstreamState:
         files = parsed.files
-        part = render_upstream_part(name, files, parsed.versions)
-        values = {"data": dump_files(files), "digest": response.digest, "etag": response.etag,
-                  "last_modified": response.last_modified, "size": len(response.body),
-                  "rendered": f"{response.digest}\n{part.dumps()}"}
-        stored: StoredPage | None = None
-        try:
-            stored = StoredPage(self.db, self._store(name, values))
-        except Exception as exc:
-            if not no_space(exc):
-                raise
-            # Served from this process's memory all the same; stored on a later change.
-            log.warning("upstream-not-stored project=%s reason=no space left on device", name)
+        part = render_part(name, files, parsed.versions)
+        # Written after the answer, off the request path: the first request for a changed
+        # page waits for upstream and the parse, not for serialising and storing it.
+        self._writer().submit(self._write, name, response, files, part)
         log.info("upstream-fetched project=%s files=%d bytes=%d", name, len(files),
                  len(response.body))
         return UpstreamState(name, response.digest, response.etag, response.last_modified,
                              self._clock(), len(response.body), parsed=tuple(files),
-                             prerendered=part, stored=stored)
+                             prerendered=part)
 
-    def _store(self, name: str, values: Mapping[str, object]) -> int:
-        """Write the page's row (one transaction); its id."""
-        now = datetime.now(UTC)
-        for attempt in range(2):
-            try:
-                with self.db.session() as session:
-                    row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
-                    if row is None:
-                        row = UpstreamPage(name=name)
-                        session.add(row)
-                    for key, value in values.items():
-                        setattr(row, key, value)
-                    row.fetched = row.checked = now
-                    session.flush()
-                    row_id = row.id
-                return row_id
-            except IntegrityError:
-                # Another process inserted the row at the same moment: update theirs.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+    def _write(self, name: str, response: PageResponse, files: list[PageFile],
+               part: PagePart) -> None:
+        """Store a fetched page (on the writer thread, in the order pages were fetched)."""
+        values = {"data": dump_files(files), "digest": response.digest, "etag": response.etag,
+                  "last_modified": response.last_modified, "size": len(response.body),
+                  "rendered": f"{response.digest}\n{part.dumps()}"}
+        try:
+            self.pages.store(name, values)
+        except Exception as exc:  # noqa: BLE001 -- served from memory all the same
+            # Served from this process's memory; stored on a later change.
+            reason = "no space left on device" if no_space(exc) else " ".join(str(exc).split())[:200]
+            log.warning("upstream-not-stored project=%s reason=%s", name, reason)
+
+    def _writer(self) -> ThreadPoolExecutor:
+        # One thread: writes land in the order their pages were fetched.
+        if self._write_pool is None or self._write_pool_pid != os.getpid():
+            self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="mirror-store")
+            self._write_pool_pid = os.getpid()
+        return self._write_pool
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every page fetched so far in this process is stored (or failed to be)."""
+        self._writer().submit(lambda: None).result(timeout)
 
     def _forget(self, name: str) -> None:
         self._states.pop(name)
         self._missing.put(name, True)
-        with unless_full("forgotten upstream page"), self.db.session() as session:
-            row = session.scalar(select(UpstreamPage).where(UpstreamPage.name == name))
-            if row is not None:
-                session.delete(row)
+        # After any store of this page still queued.
+        self._writer().submit(self.pages.forget, name)
 
     def close(self) -> None:
         if self._pool is not None and self._pool_pid == os.getpid():
             self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._write_pool is not None and self._write_pool_pid == os.getpid():
+            # Pages already answered are kept: their writes finish before the process ends.
+            self._write_pool.shutdown(wait=True)

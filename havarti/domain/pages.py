@@ -13,42 +13,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from html import escape
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import msgspec
 from packaging.version import Version
 
-if TYPE_CHECKING:
-    from havarti.upstream.client import UpstreamFile
+from havarti.records import PageFile
 
 #: PEP 700 (size, upload-time, versions) raised the simple API to 1.1.
 API_VERSION = "1.1"
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 #: Characters quote() leaves alone in a filename.
 _URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
 _json_encoder = msgspec.json.Encoder()
-
-
-@dataclass(frozen=True)
-class PageFile:
-    """One file as a project page lists it."""
-
-    filename: str
-    #: Havarti's own URL, relative to the project page (host independent, so bytes cache).
-    url: str
-    hashes: dict[str, str]
-    version: str | None = None
-    requires_python: str | None = None
-    #: False, or the reason (may be empty) when yanked (PEP 592).
-    yanked: bool | str = False
-    #: False, or the hashes of the core metadata file (PEP 658/714).
-    core_metadata: bool | dict[str, str] = False
-    size: int | None = None
-    upload_time: datetime | None = None
-    #: "private", "cached" or "upstream": for the UI, not rendered in the simple API.
-    origin: str = "upstream"
 
 
 class PagePart:
@@ -90,32 +66,23 @@ class PagePart:
                    load=load)
 
 
-def render_part(files: list[PageFile] | tuple[PageFile, ...],
+def render_part(project: str, files: Iterable[PageFile],
                 versions: list[str] | None = None) -> PagePart:
-    """Render ``files`` once; ``versions`` (PEP 700) when upstream listed them, else computed."""
+    """Render ``files`` of ``project`` once, linked at Havarti's own URLs.
+
+    ``versions`` (PEP 700) when upstream listed them, else computed.
+    """
     ordered = tuple(sorted(files, key=lambda f: f.filename))
-    html = "".join([_file_html(f) for f in ordered])
-    entries = _json_encoder.encode([_file_json(f) for f in ordered]).decode()[1:-1]
+    prefix = file_url(project, "")
+    # Most filenames need no quoting: skip quote() for them (5,000 files, one page).
+    urls = [prefix + (f.filename if _URL_SAFE.fullmatch(f.filename) else quote(f.filename))
+            for f in ordered]
+    html = "".join([_file_html(f, url) for f, url in zip(ordered, urls, strict=True)])
+    entries = _json_encoder.encode(
+        [_file_json(f, url) for f, url in zip(ordered, urls, strict=True)]).decode()[1:-1]
     if versions is None:
         versions = sort_versions({f.version for f in ordered if f.version})
     return PagePart(html, entries, tuple(versions), len(ordered), files=ordered)
-
-
-def upstream_page_files(project: str, files: Iterable[UpstreamFile]) -> list[PageFile]:
-    """Upstream files as Havarti's page lists them: at Havarti's own URLs."""
-    prefix = file_url(project, "")
-    return [PageFile(
-        filename=f.filename,
-        # Most filenames need no quoting: skip quote() for them (5,000 files, one page).
-        url=prefix + (f.filename if _URL_SAFE.fullmatch(f.filename) else quote(f.filename)),
-        hashes=f.hashes, version=f.version, requires_python=f.requires_python,
-        yanked=f.yanked, core_metadata=f.core_metadata, size=f.size,
-        upload_time=f.upload_datetime, origin="upstream") for f in files]
-
-
-def render_upstream_part(project: str, files: Iterable[UpstreamFile],
-                         versions: list[str] | None = None) -> PagePart:
-    return render_part(upstream_page_files(project, files), versions)
 
 
 @dataclass
@@ -127,7 +94,8 @@ class ProjectPage:
 
     @classmethod
     def of_files(cls, name: str, files: list[PageFile], stale: bool = False) -> ProjectPage:
-        return cls(name, (render_part(files),) if files else (), stale)
+        """A page of ``files`` alone."""
+        return cls(name, (render_part(name, files),) if files else (), stale)
 
     @property
     def files(self) -> list[PageFile]:
@@ -173,9 +141,9 @@ def format_time(value: datetime) -> str:
 _escape_repeated = lru_cache(maxsize=4096)(escape)
 
 
-def _file_html(f: PageFile) -> str:
+def _file_html(f: PageFile, url: str) -> str:
     # The href is Havarti's own quoted URL: nothing in it to escape.
-    href = f.url
+    href = url
     if "sha256" in f.hashes:
         href += f"#sha256={escape(f.hashes['sha256'])}"
     attrs = f'href="{href}"'
@@ -194,8 +162,8 @@ def _file_html(f: PageFile) -> str:
     return f"    <a {attrs}>{escape(f.filename)}</a><br>\n"
 
 
-def _file_json(f: PageFile) -> dict:
-    entry: dict = {"filename": f.filename, "url": f.url, "hashes": f.hashes}
+def _file_json(f: PageFile, url: str) -> dict:
+    entry: dict = {"filename": f.filename, "url": url, "hashes": f.hashes}
     if f.requires_python:
         entry["requires-python"] = f.requires_python
     # PEP 691: a reason must be a non-empty string; no reason is plain true.
@@ -205,8 +173,8 @@ def _file_json(f: PageFile) -> dict:
         entry["data-dist-info-metadata"] = f.core_metadata
     if f.size is not None:
         entry["size"] = f.size
-    if f.upload_time is not None:
-        entry["upload-time"] = format_time(f.upload_time)
+    if f.upload_time:
+        entry["upload-time"] = format_time(f.upload_datetime)  # type: ignore[arg-type]
     return entry
 
 

@@ -20,12 +20,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import select
 
-from havarti.db.models import File
 from havarti.domain.index import PackageIndex
-from havarti.domain.pages import PageFile
 from havarti.errors import HavartiError, NotFound, UpstreamError
+from havarti.records import PageFile
 
 
 class PrefetchError(HavartiError):
@@ -222,10 +220,7 @@ def status(index: PackageIndex, plan: Plan) -> Status:
     """What is stored so far, and which jobs failed (with the reason)."""
     names = [w.filename for w in plan.files]
     state = Status()
-    with index.db.session() as session:
-        for filename, size in session.execute(
-                select(File.filename, File.size).where(File.filename.in_(names), File.stored)):
-            state.cached[filename] = size
+    state.cached.update(index.files.stored_sizes(names))
     assert index.jobs is not None
     for wanted in plan.files:
         if wanted.filename not in state.cached:

@@ -15,11 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
-
-from havarti.db import Database
-from havarti.db.models import ORIGIN_UPLOADED, Event, File
+from havarti.domain.ports import StatsStore
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +27,8 @@ FLUSH_SECONDS = 2.0
 class StatsRecorder:
     """Counts file requests per (day, project, kind) and flushes them in batches."""
 
-    def __init__(self, db: Database, interval: float = FLUSH_SECONDS) -> None:
-        self.db = db
+    def __init__(self, counts: StatsStore, interval: float = FLUSH_SECONDS) -> None:
+        self.counts = counts
         self.interval = interval
         self._pending: defaultdict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         self._guard = threading.Lock()
@@ -73,15 +69,7 @@ class StatsRecorder:
         if not batch:
             return 0
         try:
-            with self.db.session() as session:
-                dialect = session.get_bind().dialect.name
-                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-                for (day, project, kind), (count, size) in batch.items():
-                    statement = insert(Event).values(day=day, project=project, kind=kind,
-                                                     count=count, bytes=size)
-                    session.execute(statement.on_conflict_do_update(
-                        index_elements=["day", "project", "kind"],
-                        set_={"count": Event.count + count, "bytes": Event.bytes + size}))
+            self.counts.add(batch)
         except Exception:
             with self._guard:
                 for key, (count, size) in batch.items():
@@ -90,11 +78,6 @@ class StatsRecorder:
             raise
         log.debug("stats-flush rows=%d", len(batch))
         return len(batch)
-
-    def stop(self) -> None:
-        self._wake.set()
-        self.flush()
-
 
 @dataclass(frozen=True)
 class Day:
@@ -142,38 +125,26 @@ class Overview:
         return self.cache_hits / total if total else None
 
 
-def overview(db: Database, days: int = 30, top: int = 10, today: date | None = None) -> Overview:
+def overview(counts: StatsStore, days: int = 30, top: int = 10,
+             today: date | None = None) -> Overview:
     """Daily totals for the last ``days`` days (oldest first), the top projects and storage."""
     today = today or datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
-    with db.session() as session:
-        per_day = session.execute(
-            select(Event.day, Event.kind, func.sum(Event.count), func.sum(Event.bytes))
-            .where(Event.day >= first.isoformat()).group_by(Event.day, Event.kind)).all()
-        hits = func.sum(Event.count).filter(Event.kind == CACHE_HIT)
-        tops = session.execute(
-            select(Event.project, func.sum(Event.count), hits, func.sum(Event.bytes))
-            .where(Event.day >= first.isoformat()).group_by(Event.project)
-            .order_by(func.sum(Event.count).desc(), Event.project).limit(top)).all()
-        storage = session.execute(
-            select(File.origin, func.count(), func.coalesce(func.sum(File.size), 0))
-            .where(File.stored.is_(True)).group_by(File.origin)).all()
+    per_day = counts.per_day(first)
+    tops = counts.top_projects(first, CACHE_HIT, top)
+    by_origin = counts.stored_by_origin()
     totals: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
     for day_text, kind, count, size in per_day:
-        totals[day_text][kind] = (int(count or 0), int(size or 0))
+        totals[day_text][kind] = (count, size)
     series = []
     for offset in range(days):
         day = first + timedelta(days=offset)
         kinds = totals.get(day.isoformat(), {})
         hit, up = kinds.get(CACHE_HIT, (0, 0)), kinds.get(UPSTREAM, (0, 0))
         series.append(Day(day, hit[0], up[0], hit[1], up[1]))
-    by_origin = {True: (0, 0), False: (0, 0)}
-    for origin, n, size in storage:
-        files, total = by_origin[origin == ORIGIN_UPLOADED]
-        by_origin[origin == ORIGIN_UPLOADED] = (files + int(n), total + int(size))
     return Overview(
         days=series,
-        top=[ProjectCount(p, int(n or 0), int(h or 0), int(b or 0)) for p, n, h, b in tops],
+        top=[ProjectCount(p, n, h, b) for p, n, h, b in tops],
         storage_private=by_origin[True][1],
         storage_cached=by_origin[False][1],
         files_private=by_origin[True][0],

@@ -8,17 +8,9 @@ import io
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from havarti.db import Database
-from havarti.db.models import ORIGIN_UPLOADED, File, Project
-from havarti.db.tombstones import buried
-from havarti.domain.catalog import get_or_create_project
-from havarti.domain.distributions import (
+from havarti.distributions import (
     CoreMetadata,
     normalized,
     normalized_filename,
@@ -27,8 +19,10 @@ from havarti.domain.distributions import (
     read_core_metadata,
     same_version,
 )
+from havarti.domain.ports import UploadStore
 from havarti.domain.text import checked, is_project_name
 from havarti.errors import Conflict, InvalidUpload, UploadTooLarge
+from havarti.records import DeletedFile, UploadedFile
 from havarti.storage import Storage, metadata_key, storage_key
 from havarti.storage.base import CHUNK
 
@@ -99,7 +93,8 @@ def _check_metadata(metadata: CoreMetadata) -> None:
     checked("the file's description", metadata.description or "", None, multiline=True)
 
 
-def accept_upload(db: Database, storage: Storage, upload: Upload, max_size: int) -> File:
+def accept_upload(files: UploadStore, storage: Storage, upload: Upload,
+                  max_size: int) -> UploadedFile:
     """Validate ``upload`` completely, then store the object and, last, its row.
 
     Raises InvalidUpload (with the reason), UploadTooLarge or Conflict; after
@@ -136,14 +131,20 @@ def accept_upload(db: Database, storage: Storage, upload: Upload, max_size: int)
         raise InvalidUpload(
             f"the file's metadata names version {metadata.version!r}, not {dist.version}")
 
-    with db.session() as session:
-        _refuse_taken(session, upload.filename, dist.project, sha256)
+    refuse_reuse(files.deleted(upload.filename), sha256)
+    refuse_taken(files.taken(upload.filename), files.filenames_of(dist.project), upload.filename)
 
     key = storage_key(sha256, upload.filename)
     # PEP 658 metadata for wheels only, as PyPI: an sdist's PKG-INFO may leave its
     # dependencies out (they are computed at build time), and an installer would trust it.
     metadata_sha256 = (hashlib.sha256(raw_metadata).hexdigest()
                        if dist.packagetype == "bdist_wheel" else None)
+    record = UploadedFile(
+        filename=upload.filename, version=dist.version, packagetype=dist.packagetype,
+        size=size, sha256=sha256, md5=md5, blake2_256=blake2,
+        requires_python=metadata.requires_python, metadata_sha256=metadata_sha256,
+        storage_key=key, summary=metadata.summary, description=metadata.description,
+        description_content_type=metadata.description_content_type)
     written = []
     try:
         if metadata_sha256:
@@ -152,42 +153,39 @@ def accept_upload(db: Database, storage: Storage, upload: Upload, max_size: int)
         upload.content.seek(0)
         written.append(key)
         storage.write(key, upload.content, size)
-        row = _insert(db, upload.name, dict(
-            filename=upload.filename, version=dist.version, packagetype=dist.packagetype,
-            size=size, sha256=sha256, md5=md5, blake2_256=blake2,
-            requires_python=metadata.requires_python, origin=ORIGIN_UPLOADED,
-            metadata_sha256=metadata_sha256, storage_key=key, summary=metadata.summary,
-            description=metadata.description,
-            description_content_type=metadata.description_content_type))
+        files.add_upload(upload.name, record, lambda taken, names: refuse_taken(
+            taken, names, upload.filename))
     except BaseException:
-        _forget(db, storage, upload.filename, written)
+        _forget(files, storage, upload.filename, written)
         raise
     log.info("upload project=%s file=%s size=%d sha256=%s", dist.project, upload.filename,
              size, sha256)
-    return row
+    return record
 
 
-def _taken(session: Session, filename: str) -> bool:
-    return session.scalar(select(File.id).where(File.filename == filename)) is not None
+def refuse_reuse(deleted: DeletedFile | None, sha256: str) -> None:
+    """Conflict if the filename was deleted while holding other bytes (its tombstone).
+
+    Lock files pin a file's hash by its name: as on PyPI, a deleted filename may come
+    back only with the very same bytes.
+    """
+    if deleted is not None and deleted.sha256 != sha256:
+        raise Conflict(f"filename was used before: {deleted.filename} was deleted on "
+                       f"{deleted.deleted:%Y-%m-%d}, and a filename may come back only with "
+                       "the same bytes; upload a new version")
 
 
-def _refuse_taken(session: Session, filename: str, project: str, sha256: str) -> None:
-    """Conflict if ``filename``, or a variant of it, is held already (as on PyPI), or was
-    deleted while holding other bytes (its tombstone, havarti.db.tombstones).
+def refuse_taken(taken: bool, filenames: list[str], filename: str) -> None:
+    """Conflict if ``filename``, or a variant of it among the project's ``filenames``, is
+    held already (as on PyPI); ``taken``: a row of ``filename`` exists in any project.
 
     A variant differs only in how the project name or version is written
     (``Foo_Bar-1.0…`` and ``foo.bar-1.0.0…``): installers take them for one file.
     """
-    tombstone = buried(session, filename)
-    if tombstone is not None and tombstone.sha256 != sha256:
-        raise Conflict(f"filename was used before: {tombstone.filename} was deleted on "
-                       f"{tombstone.deleted:%Y-%m-%d}, and a filename may come back only with "
-                       "the same bytes; upload a new version")
-    if _taken(session, filename):
+    if taken:
         raise Conflict(f"{filename} already exists; files cannot be replaced")
     wanted = normalized_filename(filename)
-    for existing in session.scalars(select(File.filename).join(Project)
-                                    .where(Project.name == project)):
+    for existing in filenames:
         try:
             same = normalized_filename(existing) == wanted
         except InvalidUpload:  # an upstream file named outside the rules
@@ -197,44 +195,15 @@ def _refuse_taken(session: Session, filename: str, project: str, sha256: str) ->
                            "version and tags to installers); files cannot be replaced")
 
 
-def _insert(db: Database, project_name: str, columns: dict[str, Any]) -> File:
-    """Add the file's row (and its project, if new); Conflict if the filename won a race."""
-    for attempt in (1, 2):
-        try:
-            with db.session() as session:
-                project = get_or_create_project(session, project_name)
-                project.private = True
-                project.serial = Project.serial + 1
-                # The project's row is written first: another upload to the project waits
-                # here (a Postgres row lock, SQLite's one writer) until this one commits,
-                # so two variants of one filename cannot both pass the check below.
-                session.flush()
-                _refuse_taken(session, columns["filename"], project.name, columns["sha256"])
-                row = File(project_id=project.id, **columns)
-                session.add(row)
-            return row
-        except IntegrityError:
-            with db.session() as session:
-                if _taken(session, columns["filename"]):
-                    # Another upload of the same filename won; files are immutable.
-                    raise Conflict(f"{columns['filename']} already exists; "
-                                   "files cannot be replaced") from None
-            if attempt == 2:
-                raise
-            # Another upload created the project at the same moment: it exists now.
-    raise AssertionError("unreachable")
-
-
-def _forget(db: Database, storage: Storage, filename: str, keys: list[str]) -> None:
+def _forget(files: UploadStore, storage: Storage, filename: str, keys: list[str]) -> None:
     """Delete the objects a refused upload wrote, unless the winner of a race shares them."""
-    with db.session() as session:
-        winner = session.execute(select(File.storage_key, File.metadata_sha256)
-                                 .where(File.filename == filename)).first()
+    winner = files.keys_of(filename)
     in_use = set()
     if winner is not None:
-        in_use.add(winner.storage_key)
-        if winner.metadata_sha256:
-            in_use.add(metadata_key(winner.metadata_sha256, filename))
+        storage_key_, metadata_sha256 = winner
+        in_use.add(storage_key_)
+        if metadata_sha256:
+            in_use.add(metadata_key(metadata_sha256, filename))
     for key in keys:
         if key not in in_use:
             storage.delete(key)

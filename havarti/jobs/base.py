@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from havarti.domain.distributions import normalized
+from havarti.distributions import normalized
 
 if TYPE_CHECKING:
     from havarti.domain.index import PackageIndex
@@ -41,7 +41,7 @@ def remove_leftovers(index: PackageIndex) -> str:
     """Delete stored objects no row points at (a process was killed before its row)."""
     from havarti.domain.leftovers import sweep_at_start
 
-    return sweep_at_start(index.db, index.storage)
+    return sweep_at_start(index.files, index.leases, index.storage)
 
 
 JOBS: dict[str, Callable[..., str]] = {

@@ -11,9 +11,9 @@ While a job is queued or running, a Redis key (``SET NX`` with a TTL) drops
 duplicates, so a thousand clients missing one file queue one download.
 
 A new job is one entry in ``havarti.jobs.base.JOBS``: it becomes the task
-``havarti.<name>`` here and runs in-process without Redis. A periodic one (cache
-eviction) is that plus an entry in ``app.conf.beat_schedule`` in
-:func:`configure`, with the downloader started as ``havarti worker -B``.
+``havarti.<name>`` here and runs in-process without Redis. Nothing is periodic:
+cache eviction is queued by the index after a miss (``evict``, deduplicated
+while queued), and ``havarti gc`` runs it on demand.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from havarti.config import Settings
-from havarti.domain.fetch import DownloadFailed
-from havarti.errors import UpstreamError
+from havarti.errors import DownloadFailed, UpstreamError
 from havarti.jobs.base import JOBS, JobRunner, job_key
 
 if TYPE_CHECKING:

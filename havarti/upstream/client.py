@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -29,10 +28,10 @@ import urllib3
 
 from havarti import __version__
 from havarti import metrics as prom
-from havarti.domain.distributions import SDIST_SUFFIXES, dist_version
-from havarti.domain.pages import JSON_TYPE
+from havarti.distributions import SDIST_SUFFIXES, dist_version
 from havarti.errors import UpstreamError, UpstreamNotFound
 from havarti.metrics import observe_upstream_hooks
+from havarti.records import JSON_TYPE, PageFile
 from havarti.upstream.breaker import CircuitBreaker
 from havarti.upstream.origins import MAX_REDIRECTS, Origins, RefusedURL
 
@@ -44,43 +43,6 @@ PAGE_CHUNK = 256 * 1024
 USER_AGENT = f"havarti/{__version__} (caching proxy; +self-hosted)"
 #: httpx's is_redirect counts a 304 too.
 REDIRECTS = (301, 302, 303, 307, 308)
-
-
-class UpstreamFile(msgspec.Struct, frozen=True):
-    """One file of an upstream project page, as stored (JSON) between requests."""
-
-    filename: str
-    url: str
-    hashes: dict[str, str]
-    version: str | None = None
-    requires_python: str | None = None
-    yanked: bool | str = False
-    core_metadata: bool | dict[str, str] = False
-    size: int | None = None
-    upload_time: str | None = None
-
-    @property
-    def sha256(self) -> str | None:
-        return self.hashes.get("sha256")
-
-    @property
-    def upload_datetime(self) -> datetime | None:
-        if not self.upload_time:
-            return None
-        return datetime.fromisoformat(self.upload_time.replace("Z", "+00:00"))
-
-
-_files_encoder = msgspec.json.Encoder()
-_files_decoder = msgspec.json.Decoder(list[UpstreamFile])
-
-
-def dump_files(files: list[UpstreamFile] | tuple[UpstreamFile, ...]) -> str:
-    """The files as stored between requests (JSON); ``load_files`` reads them back."""
-    return _files_encoder.encode(files).decode()
-
-
-def load_files(data: str | bytes) -> list[UpstreamFile]:
-    return _files_decoder.decode(data)
 
 
 class _JsonMeta(msgspec.Struct, rename="kebab"):
@@ -116,7 +78,7 @@ _SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!~-]{0,250}")
 class ParsedPage:
     """A page's distribution files, and its PEP 700 ``versions`` when upstream lists them."""
 
-    files: list[UpstreamFile]
+    files: list[PageFile]
     versions: list[str] | None = None
 
 
@@ -288,7 +250,7 @@ class UpstreamClient:
                 dropped.append(f.filename)
                 continue
             core = f.core_metadata if f.core_metadata is not None else f.data_dist_info_metadata
-            files.append(UpstreamFile(
+            files.append(PageFile(
                 filename=f.filename, url=resolve(f.url), hashes=f.hashes, version=version,
                 requires_python=f.requires_python or None,
                 # PEP 691: a yank reason is a string; an empty one is a yank without reason.
@@ -297,7 +259,7 @@ class UpstreamClient:
         _log_dropped(name, dropped)
         return ParsedPage(files, document.versions)
 
-    def _parse_html(self, name: str, page: PageResponse) -> list[UpstreamFile]:
+    def _parse_html(self, name: str, page: PageResponse) -> list[PageFile]:
         # pypi-simple (with BeautifulSoup, ~20 MB) loads only where an HTML page is parsed.
         from pypi_simple import ProjectPage as SimplePage
         from pypi_simple.errors import UnsupportedRepoVersionError
@@ -311,7 +273,7 @@ class UpstreamClient:
             core: bool | dict[str, str] = False
             if pkg.has_metadata:
                 core = dict(pkg.metadata_digests) if pkg.metadata_digests else True
-            files.append(UpstreamFile(
+            files.append(PageFile(
                 filename=pkg.filename, url=_strip_fragment(pkg.url), hashes=dict(pkg.digests),
                 requires_python=pkg.requires_python,
                 yanked=(pkg.yanked_reason or "") if pkg.is_yanked else False,
@@ -383,7 +345,7 @@ def _strip_fragment(url: str) -> str:
     return url.split("#", 1)[0] if "#" in url else url
 
 
-def _own_files(name: str, files: list[UpstreamFile]) -> list[UpstreamFile]:
+def _own_files(name: str, files: list[PageFile]) -> list[PageFile]:
     """The entries that are distributions of ``name``, each with its version."""
     own = []
     dropped = []

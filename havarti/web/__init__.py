@@ -1,4 +1,5 @@
-"""The web layer: thin Flask blueprints over havarti.domain.index.PackageIndex."""
+"""The web layer: Flask blueprints, and the WSGI page path in front of them (pagepath,
+hotpages), all over PackageIndex and the services beside it; HTTP lives only here."""
 
 from __future__ import annotations
 

@@ -10,11 +10,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from havarti.domain.fetch import DownloadFailed
 from havarti.errors import (
     NO_SPACE,
     BodyTooLarge,
     Conflict,
+    DownloadFailed,
     Forbidden,
     HavartiError,
     InvalidRequest,
@@ -47,71 +47,67 @@ def unauthorized(message: str) -> Response:
     return one_line(401, message, {"WWW-Authenticate": 'Basic realm="havarti"'})
 
 
-def status_for(exc: HavartiError) -> int:
+def answer_for(exc: Exception) -> tuple[int, str] | None:
+    """The status and one-line reason for ``exc``; None when it is not the user's to know.
+
+    Every error Havarti answers for is mapped here, and only here.
+    """
+    if isinstance(exc, StorageFull) or (
+            isinstance(exc, StorageError | StorageUnavailable | OSError | SQLAlchemyError)
+            and no_space(exc)):
+        # A full disk (data, spool, database, temporary files) refuses writes, with a
+        # clear 503 until space is freed.
+        return 503, NO_SPACE
+    if isinstance(exc, StorageError | StorageUnavailable):
+        return 503, (f"storage unavailable: {exc}" if isinstance(exc, StorageError) else str(exc))
+    if isinstance(exc, IntegrityError):
+        return 502, f"upstream sent bytes that do not match the index: {exc}"
+    if not isinstance(exc, HavartiError):
+        return None
     if isinstance(exc, UploadTooLarge | BodyTooLarge):
-        return 413
+        return 413, str(exc)
     if isinstance(exc, Conflict):
-        return 409
+        return 409, str(exc)
     if isinstance(exc, InvalidUpload | InvalidRequest):
-        return 400
+        return 400, str(exc)
     if isinstance(exc, Unauthorized):
-        return 401
+        return 401, str(exc)
     if isinstance(exc, Forbidden):
-        return 403
+        return 403, str(exc)
     if isinstance(exc, NotFound):
-        return 404
+        return 404, str(exc)
     if isinstance(exc, UpstreamError):
-        return 504 if exc.timeout else 502
-    if isinstance(exc, StorageUnavailable):
-        return 503
+        return (504 if exc.timeout else 502), str(exc)
     if isinstance(exc, DownloadFailed):
-        return 502
-    return 500
+        return 502, str(exc)
+    return 500, str(exc)
 
 
 def init_app(app: Flask) -> None:
     from havarti.web import telemetry
 
     @app.errorhandler(HavartiError)
-    def domain_error(exc: HavartiError) -> Response:
-        status = status_for(exc)
+    @app.errorhandler(StorageError)
+    @app.errorhandler(IntegrityError)
+    @app.errorhandler(OSError)
+    @app.errorhandler(SQLAlchemyError)
+    def domain_error(exc: Exception) -> Response:
+        answer = answer_for(exc)
+        if answer is None:
+            raise exc  # any other error stays a 500, with its traceback logged
+        status, message = answer
         if status >= 500:
-            log.warning("error status=%d reason=%s", status, exc)
+            log.warning("error status=%d type=%s reason=%s", status, type(exc).__name__,
+                        " ".join(str(exc).split())[:200])
+        if status == 503:
+            telemetry.count_storage_error()
         if status in (401, 403):
             # Every refusal of access or by a policy leaves a line an operator can grep.
             log.warning("access-refused status=%d method=%s path=%s remote=%s reason=%s", status,
-                        request.method, request.path, request.remote_addr or "-", exc)
+                        request.method, request.path, request.remote_addr or "-", message)
         if status == 401:
-            return unauthorized(str(exc))
-        if isinstance(exc, StorageUnavailable):
-            telemetry.count_storage_error()
-            if no_space(exc):
-                return one_line(503, NO_SPACE)
-        return one_line(status, str(exc))
-
-    @app.errorhandler(StorageError)
-    def storage_error(exc: StorageError) -> Response:
-        log.warning("storage-error reason=%s", exc)
-        telemetry.count_storage_error()
-        if isinstance(exc, StorageFull):
-            return one_line(503, NO_SPACE)
-        return one_line(503, f"storage unavailable: {exc}")
-
-    @app.errorhandler(OSError)
-    @app.errorhandler(SQLAlchemyError)
-    def disk_full(exc: Exception) -> Response:
-        # A full disk (data, spool, database, temporary files) refuses writes, with a
-        # clear 503 until space is freed; any other error stays a 500.
-        if not no_space(exc):
-            raise exc
-        log.warning("no-space reason=%s", " ".join(str(exc).split())[:200])
-        telemetry.count_storage_error()
-        return one_line(503, NO_SPACE)
-
-    @app.errorhandler(IntegrityError)
-    def integrity_error(exc: IntegrityError) -> Response:
-        log.warning("integrity-error reason=%s", exc)
-        return one_line(502, f"upstream sent bytes that do not match the index: {exc}")
+            return unauthorized(message)
+        return one_line(status, message)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -120,3 +116,9 @@ def init_app(app: Flask) -> None:
         # The exception's own headers go along (Allow, Retry-After, WWW-Authenticate).
         headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
         return one_line(exc.code or 500, exc.description or exc.name, headers)
+
+
+def status_for(exc: Exception) -> int:
+    """The HTTP status :func:`answer_for` gives ``exc`` (500 for what it does not know)."""
+    answer = answer_for(exc)
+    return 500 if answer is None else answer[0]

@@ -10,8 +10,8 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import parse_range_header
 from werkzeug.wrappers import Response
 
-from havarti.domain.fetch import DownloadFailed
 from havarti.domain.index import RedirectFile, StoredFile, StreamingFile
+from havarti.errors import DownloadFailed
 from havarti.web import context, telemetry
 from havarti.web.errors import one_line
 
@@ -73,11 +73,11 @@ def _stored(source: StoredFile, head: bool) -> Response:
 
 
 def _ranged_stream(source: StoredFile, head: bool) -> Response:
-    storage = context.index().storage
+    index = context.index()
 
     def body(start: int = 0, end: int | None = None) -> Iterable[bytes]:
         # A HEAD is answered from the file's row: storage is not asked.
-        return () if head else storage.open(source.key, start, end)
+        return () if head else index.read(source, start, end)
 
     headers = {"Accept-Ranges": "bytes", "Cache-Control": IMMUTABLE, "X-Havarti-Cache": "hit"}
     ranges = parse_range_header(request.headers.get("Range"))

@@ -10,6 +10,7 @@ from html import escape
 from urllib.parse import quote
 
 from havarti.domain.browse import Release
+from havarti.domain.pages import file_url
 from havarti.web.charts import filesize
 
 HEAD = ('<table class="files">\n  <thead><tr><th scope="col">File</th><th scope="col">Size</th>'
@@ -19,7 +20,7 @@ ORIGINS = {"private": "private", "cached": "cached here", "upstream": "upstream"
 YANKED = '<span class="badge yanked">yanked</span>'
 
 
-def render_listing(releases: list[Release], cached: frozenset[str]) -> bytes:
+def render_listing(project: str, releases: list[Release], cached: frozenset[str]) -> bytes:
     """Every release newest first, one row per file; ``cached`` names upstream files held here."""
     if not releases:
         return b"<p>No files.</p>\n"
@@ -41,9 +42,9 @@ def render_listing(releases: list[Release], cached: frozenset[str]) -> bytes:
                 notes += (f' <a class="manage" href="files/{escape(quote(f.filename))}/" '
                           f'aria-label="Manage {filename}">Manage</a>')
             origin = "cached" if f.origin == "upstream" and f.filename in cached else f.origin
-            uploaded = f.upload_time.strftime("%Y-%m-%d %H:%M UTC") if f.upload_time else "—"
+            uploaded = f.upload_datetime.strftime("%Y-%m-%d %H:%M UTC") if f.upload_time else "—"  # type: ignore[union-attr]
             out.append(
-                f'  <tr id="{filename}"{row_class}><th scope="row"><a href="{escape(f.url)}">'
+                f'  <tr id="{filename}"{row_class}><th scope="row"><a href="{escape(file_url(project, f.filename))}">'
                 f'{filename}</a>{notes}</th><td>{filesize(f.size)}</td><td>{uploaded}</td>'
                 f'<td>{escape(f.requires_python or "any")}</td><td>{ORIGINS.get(origin, origin)}</td>'
                 f'<td><code class="sha">{escape(f.hashes.get("sha256", "—"))}</code></td></tr>\n')

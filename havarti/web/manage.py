@@ -7,8 +7,7 @@ import json
 from flask import Blueprint, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from havarti.domain import manage
-from havarti.domain.distributions import normalized, parse_dist_filename
+from havarti.distributions import normalized, parse_dist_filename
 from havarti.errors import BodyTooLarge, InvalidRequest, InvalidUpload
 from havarti.web import context
 from havarti.web.auth import require
@@ -33,11 +32,11 @@ def form_action(name: str, filename: str, action: str) -> Response:
     _admin()
     index = context.index()
     if action == "yank":
-        manage.yank(index.db, name, filename, request.form.get("reason", ""), request.remote_addr)
+        index.yank(name, filename, request.form.get("reason", ""), request.remote_addr)
     elif action == "unyank":
-        manage.unyank(index.db, name, filename, request.remote_addr)
+        index.unyank(name, filename, request.remote_addr)
     else:
-        manage.delete(index.db, index.storage, name, filename, request.remote_addr)
+        index.delete(name, filename, request.remote_addr)
         return redirect(url_for("ui.project", name=normalized(name)), code=303)
     # The project page that shows the file's version: a project may have many pages.
     try:
@@ -87,28 +86,28 @@ def _reason() -> str:
 def api_yank(name: str, filename: str) -> Response:
     _admin()
     reason = _reason()
-    state = manage.yank(context.index().db, name, filename, reason, request.remote_addr)
+    state = context.index().yank(name, filename, reason, request.remote_addr)
     return jsonify(state.as_json())
 
 
 @bp.post("/api/projects/<name>/files/<filename>/unyank")
 def api_unyank(name: str, filename: str) -> Response:
     _admin()
-    return jsonify(manage.unyank(context.index().db, name, filename, request.remote_addr).as_json())
+    return jsonify(context.index().unyank(name, filename, request.remote_addr).as_json())
 
 
 @bp.delete("/api/projects/<name>/files/<filename>")
 def api_delete(name: str, filename: str) -> Response:
     _admin()
     index = context.index()
-    state = manage.delete(index.db, index.storage, name, filename, request.remote_addr)
+    state = index.delete(name, filename, request.remote_addr)
     return jsonify(state.as_json())
 
 
 @bp.get("/api/projects/<name>/audit")
 def api_audit(name: str) -> Response:
     _admin()
-    entries = manage.audit_log(context.index().db, name)
+    entries = context.index().audit_log(name)
     return jsonify({"project": normalized(name), "changes": [
         {"time": e.time.isoformat(), "remote_addr": e.remote_addr, "action": e.action,
          "filename": e.filename, "detail": e.detail} for e in entries]})

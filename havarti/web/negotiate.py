@@ -8,7 +8,7 @@ from flask import Request
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-from havarti.domain.pages import HTML_TYPE, JSON_TYPE
+from havarti.records import HTML_TYPE, JSON_TYPE
 
 # PEP 691's "latest" names whatever the newest version is: v1 here.
 LATEST = {"application/vnd.pypi.simple.latest+json": JSON_TYPE,

@@ -27,8 +27,8 @@ from typing import Any
 from havarti import metrics as prom
 from havarti.config import Settings
 from havarti.domain.index import RenderedPage
-from havarti.domain.pages import JSON_TYPE
 from havarti.domain.text import is_project_name
+from havarti.records import JSON_TYPE
 from havarti.web.negotiate import accepts_gzip, choose
 
 log = logging.getLogger("havarti.access")

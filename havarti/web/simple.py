@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, request
 from werkzeug.wrappers import Response
 
-from havarti.domain.distributions import normalized
+from havarti.distributions import normalized
 from havarti.web import context
 from havarti.web.errors import one_line
 from havarti.web.negotiate import choose_format
@@ -33,7 +33,7 @@ def _not_acceptable() -> Response:
 
 @bp.get("/simple/")
 def index() -> Response:
-    html, json = context.index().index()
+    html, json = context.index().root_page()
     return _negotiated(html, json)
 
 

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
-from flask import Blueprint, Flask, current_app, g, request
+from flask import Blueprint, Flask, g, request
 from werkzeug.wrappers import Response
 
 from havarti import metrics as prom
-from havarti.domain.distributions import normalized
 from havarti.domain.index import RedirectFile, StoredFile, StreamingFile
-from havarti.domain.stats import CACHE_HIT, UPSTREAM, StatsRecorder
 from havarti.web import context
 
 log = logging.getLogger("havarti.access")
 
 bp = Blueprint("telemetry", __name__)
-
-_recorder_guard = threading.Lock()
-
 
 def init_app(app: Flask) -> None:
     """Time and count every request (the timer starts before any other check)."""
@@ -54,18 +48,6 @@ def metrics_endpoint() -> Response:
     return Response(body, content_type=content_type)
 
 
-def stats_recorder(create: bool = True) -> StatsRecorder | None:
-    """This process's recorder (built anew after a fork, with the process's own database)."""
-    db = context.index().db
-    recorder: StatsRecorder | None = current_app.extensions.get("havarti_stats")
-    if (recorder is None or recorder.db is not db) and create:
-        with _recorder_guard:
-            recorder = current_app.extensions.get("havarti_stats")
-            if recorder is None or recorder.db is not db:
-                recorder = current_app.extensions["havarti_stats"] = StatsRecorder(db)
-    return recorder if recorder is not None and recorder.db is db else None
-
-
 def observe_download(project: str, source: StoredFile | StreamingFile | RedirectFile) -> None:
     """Count a file request: served from Havarti's storage (hit) or from upstream (miss)."""
     hit = isinstance(source, StoredFile)
@@ -74,9 +56,7 @@ def observe_download(project: str, source: StoredFile | StreamingFile | Redirect
     m = prom.metrics()
     m.file_requests.labels("hit" if hit else "miss").inc()
     m.file_bytes.labels("cache" if hit else "upstream").inc(size)
-    recorder = stats_recorder()
-    assert recorder is not None
-    recorder.record(normalized(project), CACHE_HIT if hit else UPSTREAM, size)
+    context.index().count_download(project, hit, size)
 
 
 def count_storage_error() -> None:

@@ -6,25 +6,19 @@ strict Content-Security-Policy backs up the description sanitiser.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from havarti.cache import BoundedCache
-from havarti.db import unless_full
-from havarti.domain import browse, stats
-from havarti.domain.distributions import normalized, same_version
+from havarti.distributions import normalized, same_version
+from havarti.domain import browse
 from havarti.domain.index import RenderedPage
 from havarti.domain.text import is_version
 from havarti.errors import HavartiError
-from havarti.web import charts, context, telemetry
+from havarti.web import charts, context
 from havarti.web.errors import one_line, status_for
 from havarti.web.listing import render_listing
 
@@ -33,34 +27,7 @@ bp = Blueprint("ui", __name__)
 CSP = ("default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
-_extensions_guard = threading.Lock()
 LISTING_MARK = "<!--havarti:listing-->"
-#: How long the headline figures (totals over every file and day) are reused.
-SUMMARY_SECONDS = 5.0
-T = TypeVar("T")
-
-
-def _extension(name: str, factory: Callable[[], Any]) -> Any:
-    """A per-app object made on first use (caches of rendered pieces)."""
-    value = current_app.extensions.get(name)
-    if value is None:
-        with _extensions_guard:
-            value = current_app.extensions.setdefault(name, factory())
-    return value
-
-
-def _recent(name: str, compute: Callable[[], T], fresh: bool = False) -> T:
-    """``compute()``, reused for SUMMARY_SECONDS: totals over every file are not free."""
-    cache: dict[str, tuple[float, Any]] = _extension("havarti_summaries", dict)
-    now = time.monotonic()
-    entry = cache.get(name)
-    if fresh or entry is None or entry[0] < now:
-        entry = cache[name] = (now + SUMMARY_SECONDS, compute())
-    return entry[1]
-
-
-def descriptions() -> browse.DescriptionCache:
-    return _extension("havarti_descriptions", browse.DescriptionCache)
 
 
 @bp.after_app_request
@@ -105,10 +72,9 @@ def _page_number() -> int | Response:
 
 @bp.get("/")
 def home() -> str:
-    db = context.index().db
+    catalog = context.index().catalog
     return render_template("home.html", base=context.base_url(),
-                           overview=_recent("overview", lambda: stats.overview(db)),
-                           counts=_recent("counts", lambda: browse.project_counts(db)),
+                           overview=catalog.overview(), counts=catalog.counts(),
                            passcode_set=bool(context.settings().passcode))
 
 
@@ -123,7 +89,7 @@ def projects() -> Response | str | tuple[str, int]:
     query = request.args.get("q", "")
     if len(query) > 200:
         return one_line(400, "the search is longer than 200 characters")
-    result = browse.search_projects(context.index().db, query, kind, page)
+    result = context.index().catalog.search(query, kind, page)
     return render_template("projects.html", result=result, raw_query=query)
 
 
@@ -144,10 +110,10 @@ def project(name: str) -> Response | tuple[str, int] | str:
         rendered = index.project_page(canonical)
     except HavartiError as exc:
         return _error_page(status_for(exc), str(exc))
-    row, description = descriptions().get(index.db, canonical)
+    row, description = index.catalog.description(canonical)
     private = bool(row and row.private)
-    cached = browse.cached_filenames(index.db, canonical) if not private else frozenset()
-    listing = _listing(rendered, cached)
+    cached = index.catalog.cached_filenames(canonical) if not private else frozenset()
+    listing = _listing(rendered)
     version = request.args.get("version")
     if version:
         if not is_version(version):
@@ -159,7 +125,7 @@ def project(name: str) -> Response | tuple[str, int] | str:
     if number > listing.pages:
         return _error_page(404, f"no page {number}: {canonical} has {listing.pages} "
                                 f"page{'s' if listing.pages != 1 else ''} of versions")
-    part = _listing_page(rendered.json_etag, cached, listing, number)
+    part = _listing_page(canonical, rendered.json_etag, cached, listing, number)
     page = render_template("project.html", base=context.base_url(), name=canonical,
                            display_name=row.display_name if row else canonical, private=private,
                            description=description, stale=rendered.stale, listing=listing,
@@ -211,29 +177,22 @@ class ListingPart:
     total: int
 
 
-def _listing(rendered: RenderedPage, cached: frozenset[str]) -> Listing:
-    # Grouping and sorting 5,000 versions takes longer than a page may: once per change.
-    cache: BoundedCache[tuple[str, frozenset[str]], Listing] = _extension(
-        "havarti_listings", lambda: BoundedCache(16 * 2**20, lambda li: 200 * li.files + 256, 64))
-    key = (rendered.json_etag, cached)
-    listing = cache.get(key)
-    if listing is None:
-        releases = browse.releases(rendered.page)
-        listing = cache.put(key, Listing(releases, browse.latest(releases),
-                                         len(rendered.page.files)))
-    return listing
+def _listing(rendered: RenderedPage) -> Listing:
+    releases = context.index().catalog.releases(rendered.json_etag, rendered.page)
+    return Listing(releases, browse.latest(releases), len(rendered.page.files))
 
 
-def _listing_page(etag: str, cached: frozenset[str], listing: Listing, number: int) -> ListingPart:
-    cache: BoundedCache[tuple[str, frozenset[str], int], ListingPart] = _extension(
-        "havarti_listing_pages", lambda: BoundedCache(16 * 2**20, lambda lp: len(lp.html) + 256, 128))
-    key = (etag, cached, number)
+def _listing_page(project: str, etag: str, cached: frozenset[str], listing: Listing,
+                  number: int) -> ListingPart:
+    cache = context.index().catalog.pieces
+    key = ("listing", etag, cached, number)
     part = cache.get(key)
     if part is None:
         start = (number - 1) * browse.VERSIONS_PER_PAGE
         shown = listing.releases[start:start + browse.VERSIONS_PER_PAGE]
-        part = cache.put(key, ListingPart(render_listing(shown, cached), number, listing.pages,
-                                          start + 1, start + len(shown), listing.versions))
+        part = cache.put(key, ListingPart(render_listing(project, shown, cached), number,
+                                          listing.pages, start + 1, start + len(shown),
+                                          listing.versions))
     return part
 
 
@@ -250,24 +209,15 @@ def file_page(name: str, filename: str) -> Response | tuple[str, int] | str:
     found = next((f for f in rendered.page.files if f.filename == filename), None)
     if found is None:
         return _error_page(404, f"no file {filename!r} in project {canonical!r}")
-    from havarti.domain.manage import audit_log
 
-    history = [entry for entry in audit_log(context.index().db, canonical)
+    history = [entry for entry in context.index().audit_log(canonical)
                if entry.filename == filename]
     return render_template("file.html", project=canonical, file=found, history=history, passcode_set=bool(context.settings().passcode))
 
 
 @bp.get("/stats/")
 def stats_page() -> str:
-    index = context.index()
-    recorder = telemetry.stats_recorder(create=False)
-    # This worker's latest counts, so a page right after a download shows it (kept for
-    # later when the disk is full).
-    flushed = 0
-    if recorder is not None:
-        with unless_full("download counts"):
-            flushed = recorder.flush()
-    overview = _recent("overview", lambda: stats.overview(index.db), fresh=flushed > 0)
+    overview = context.index().catalog.overview(fresh=True)
     return render_template("stats.html", overview=overview,
                            requests_chart=charts.requests_chart(overview.days),
                            bytes_chart=charts.bytes_chart(overview.days))

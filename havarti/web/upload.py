@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 from werkzeug.wrappers import Response
 
-from havarti.domain.distributions import normalized
+from havarti.distributions import normalized
 from havarti.domain.uploads import Upload
 from havarti.errors import InvalidUpload
 from havarti.web import context

@@ -55,6 +55,29 @@ def test_seed_gunicorn_command_serves(start_server, upstream, clients, tmp_path)
         server.stop()
 
 
+def test_serve_on_granian_serves_pip_uv_and_twine(start_server, upstream, clients, tmp_path):
+    # WEB_SERVER=granian: the same application behind the faster, unguarded server.
+    upstream.publish("proxied", dists.wheel("proxied", "2.0"), "2.0")
+    server = start_server({"PASSCODE": PASSCODE, "FALLBACK": upstream.url,
+                           "WEB_SERVER": "granian"})
+    assert httpx.get(f"{server.url}/health").headers["server"] == "granian"
+    wheel = dists.wheel("granite", "1.0")
+    path = tmp_path / wheel.filename
+    path.write_bytes(wheel.data)
+    uploaded = clients.twine_upload(server.url, PASSCODE, path)
+    assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
+    for install in (clients.pip_install, clients.uv_install):
+        result, target = install(server.index_url, "granite", "proxied")
+        assert result.returncode == 0, result.stderr
+        assert installed_version(target, "granite") == "1.0"
+        assert installed_version(target, "proxied") == "2.0"
+    page = httpx.get(f"{server.index_url}granite/", headers={"Accept": JSON})
+    again = httpx.get(f"{server.index_url}granite/",
+                      headers={"Accept": JSON, "If-None-Match": page.headers["ETag"]})
+    assert again.status_code == 304
+    assert post_upload(server.url, wheel, "wrong").status_code == 401
+
+
 def test_celery_finds_the_same_app(tmp_path):
     # celery --app=havarti resolves havarti.app through find_app: it must be a Celery app.
     code = ("from celery import Celery; from celery.app.utils import find_app; import havarti; "

@@ -65,14 +65,12 @@ def web(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 def _close(web: WebApp) -> None:
-    recorder = web.app.extensions.get("havarti_stats")
-    if recorder is not None:
-        recorder.stop()  # its last counts go in before the database is dropped
+    web.index.stats.flush()  # its last counts go in before the database is dropped
     web.index.close()
 
 
 def examples(web: WebApp) -> int:
-    return EXAMPLES if web.index.db.engine.dialect.name == "sqlite" else EXAMPLES // 2
+    return EXAMPLES if web.db.engine.dialect.name == "sqlite" else EXAMPLES // 2
 
 
 def sane(response) -> None:  # type: ignore[no-untyped-def]

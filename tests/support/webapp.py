@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from havarti.config import load_settings
+from havarti.db import Database
 from havarti.domain.index import PackageIndex
 from havarti.wiring import prepare
 from tests.support.dists import Dist
@@ -30,6 +32,11 @@ class WebApp:
     @property
     def index(self) -> PackageIndex:
         return self.app.extensions["havarti"].get()
+
+    @cached_property
+    def db(self) -> Database:
+        """The app's database, for tests that look at rows."""
+        return Database(self.index.settings.database_url)
 
     @property
     def auth(self) -> dict[str, str]:

@@ -9,7 +9,6 @@ from click.testing import CliRunner
 
 from havarti.cli import main
 from havarti.domain.access import NewToken
-from havarti.domain.manage import audit_log
 from tests.support import dists
 from tests.support.fakeindex import FakeIndex
 from tests.support.webapp import WebApp, make_webapp
@@ -73,7 +72,7 @@ def test_reserving_from_the_api_takes_effect_at_once(tmp_path, upstream):
     assert [r["pattern"] for r in listed_] == ["widget"]
     assert web.client.delete(f"/api/reserved/{listed_[0]['id']}", headers=web.auth).status_code == 200
     assert web.client.get("/simple/widget/").status_code == 200
-    assert [a.action for a in audit_log(web.index.db, "widget")] == ["unreserve", "reserve"]
+    assert [a.action for a in web.index.audit_log("widget")] == ["unreserve", "reserve"]
 
 
 def test_a_denied_version_is_left_off_and_403_even_when_cached(tmp_path, upstream):
@@ -99,7 +98,7 @@ def test_a_denied_version_is_left_off_and_403_even_when_cached(tmp_path, upstrea
     assert web.client.delete(f"/api/policies/{rule_id}", headers=web.auth).status_code == 200
     assert sorted(listed(web, "urllib3")) == sorted([old.filename, new.filename])
     assert web.client.get(f"/files/urllib3/{old.filename}").status_code == 200
-    assert [a.action for a in audit_log(web.index.db, "urllib3")] == ["policy-remove", "policy-add"]
+    assert [a.action for a in web.index.audit_log("urllib3")] == ["policy-remove", "policy-add"]
 
 
 def test_a_denied_project_is_403_and_not_asked_of_upstream(tmp_path, upstream):
@@ -222,7 +221,7 @@ def test_the_warm_page_path_reads_no_rules_per_request(tmp_path, upstream):
     web.client.post("/api/policies", json={"action": "deny", "match": "urllib3<1"}, headers=web.auth)
     assert web.client.get("/simple/urllib3/").status_code == 200  # warm: page and policy loaded
     statements: list[str] = []
-    event.listen(web.index.db.engine, "before_cursor_execute",
+    event.listen(web.index.tokens.db.engine, "before_cursor_execute",
                  lambda conn, cursor, statement, *args: statements.append(statement))
     for _ in range(20):
         assert web.client.get("/simple/urllib3/").status_code == 200

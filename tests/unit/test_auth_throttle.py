@@ -8,7 +8,6 @@ import logging
 import pytest
 
 from havarti import metrics as prom
-from havarti.domain.manage import audit_log
 from havarti.web.throttle import BURST, AuthThrottle, client_key
 from tests.support import dists
 from tests.support.fakeindex import FakeIndex
@@ -98,7 +97,7 @@ def test_behind_trusted_proxies_the_forwarded_address_counts(tmp_path, upstream:
     owner = web.client.post(f"{API}/yank", json={}, headers={
         **web.auth, "X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"}, **router)
     assert owner.status_code == 200
-    assert audit_log(web.index.db, "gruyere")[0].remote_addr == "198.51.100.7"
+    assert web.index.audit_log("gruyere")[0].remote_addr == "198.51.100.7"
     bad = web.client.get("/api/projects/gruyere/audit", headers={
         **web.auth, "X-Forwarded-For": "not-an-address"}, **router)
     assert bad.status_code == 400

@@ -21,7 +21,7 @@ def test_defaults_are_the_embedded_index():
     assert (settings.port, settings.host, settings.storage) == (8080, "0.0.0.0", "localstorage")
     assert settings.package_cache == Path("~/.havarti-packages").expanduser()
     assert settings.database_url == f"sqlite:///{settings.package_cache / 'havarti.db'}"
-    assert settings.fallback == PYPI_SIMPLE_ENDPOINT
+    assert settings.primary_upstream == PYPI_SIMPLE_ENDPOINT
     assert settings.max_upload_size == 100 * 10**6
     assert settings.passcode is None and settings.redis_uri is None
     assert settings.read_auth is False and settings.debug is False
@@ -136,7 +136,7 @@ def test_default_upstream_is_pypi_simples_own_constant_without_importing_it():
     import sys
 
     code = ("import sys; from havarti.config import load_settings; "
-            "print(load_settings({}).fallback, 'pypi_simple' in sys.modules)")
+            "print(load_settings({}).primary_upstream, 'pypi_simple' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == [PYPI_SIMPLE_ENDPOINT, "False"]

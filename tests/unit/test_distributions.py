@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from havarti.domain.distributions import (
+from havarti.distributions import (
     normalized_filename,
     parse_core_metadata,
     parse_dist_filename,
@@ -141,7 +141,7 @@ def test_an_sdist_with_too_many_members_is_refused():
     ("evilproj-notaversion!.tar.gz", "evilproj", False),
 ])
 def test_a_file_belongs_to_the_project_its_filename_names(filename, project, belongs):
-    from havarti.domain.distributions import belongs_to
+    from havarti.distributions import belongs_to
 
     assert belongs_to(filename, project) is belongs
 

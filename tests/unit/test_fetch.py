@@ -15,12 +15,17 @@ import pytest
 from sqlalchemy import select
 
 from havarti.db import Database
+from havarti.db.files import Files
+from havarti.db.leases import LeaseTable
 from havarti.db.models import ORIGIN_CACHED, File, Project
-from havarti.domain.catalog import get_or_create_project
-from havarti.domain.fetch import DownloadFailed, Fetcher
+from havarti.db.projects import get_or_create_project
+from havarti.domain.coordination import Leases
+from havarti.domain.fetch import Fetcher
+from havarti.errors import DownloadFailed
+from havarti.records import PageFile
 from havarti.storage import storage_key
 from havarti.storage.local import LocalStorage
-from havarti.upstream.client import FileStream, UpstreamFile
+from havarti.upstream.client import FileStream
 
 FILENAME = "victim-1.0-py3-none-any.whl"
 GOOD, EVIL = b"the real victim wheel", b"something else entirely"
@@ -40,8 +45,8 @@ class FakeUpstream:
                          1, 10.0)
 
 
-def entry(data: bytes, filename: str = FILENAME, sized: bool = True) -> UpstreamFile:
-    return UpstreamFile(filename=filename, url=f"https://files.invalid/{filename}",
+def entry(data: bytes, filename: str = FILENAME, sized: bool = True) -> PageFile:
+    return PageFile(filename=filename, url=f"https://files.invalid/{filename}",
                         hashes={"sha256": hashlib.sha256(data).hexdigest()},
                         size=len(data) if sized else None)
 
@@ -58,7 +63,8 @@ def storage(tmp_path: Path) -> LocalStorage:
 
 @pytest.fixture
 def fetcher(db: Database, storage: LocalStorage, upstream: FakeUpstream, tmp_path: Path) -> Fetcher:
-    return Fetcher(db, storage, upstream, tmp_path / "spool", max_file_size=1000)  # type: ignore[arg-type]
+    return Fetcher(Files(db), Leases(LeaseTable(db)), storage, upstream,  # type: ignore[arg-type]
+                   tmp_path / "spool", max_file_size=1000)
 
 
 def store_row(db: Database, storage: LocalStorage, project: str, data: bytes,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from havarti.domain.pages import PageFile
 from havarti.domain.prefetch import PrefetchError, Target, choose_files, read_requirements
+from havarti.records import PageFile
 
 
 def page_file(filename: str, version: str, requires_python: str | None = None,

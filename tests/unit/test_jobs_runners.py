@@ -16,6 +16,7 @@ import redis
 from celery import Celery
 
 from havarti.config import load_settings
+from havarti.db import Database
 from havarti.errors import NotFound, UpstreamError
 from havarti.jobs import InProcessRunner
 from havarti.jobs.celery import (
@@ -94,7 +95,7 @@ def test_cache_file_job_on_a_cached_file_does_nothing(tmp_path: Path) -> None:
         upstream.publish("idem", dist, "1.0")
         settings = load_settings({"PACKAGE_CACHE": str(tmp_path), "FALLBACK": upstream.url})
         index = build_index(settings)
-        index.db.upgrade()
+        Database(settings.database_url).upgrade()
         assert "cached" in index.cache_file("idem", dist.filename)
         assert index.cache_file("idem", dist.filename) == f"{dist.filename}: already cached"
         assert upstream.fetch_count(dist.filename) == 1

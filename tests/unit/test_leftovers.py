@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from havarti.db import Database
+from havarti.db.files import Files
 from havarti.db.models import ORIGIN_CACHED, File
-from havarti.domain.catalog import get_or_create_project
+from havarti.db.projects import get_or_create_project
 from havarti.domain.leftovers import remove_local_leftovers, remove_orphan_objects
 from havarti.storage import metadata_key, storage_key
 from havarti.storage.local import LocalStorage
@@ -82,10 +83,10 @@ def test_objects_no_stored_row_points_at_go_after_the_grace_period(db, storage):
     # Eviction marks the row first, then deletes: a failed delete leaves this behind.
     add_row(db, "evicted-1.0.tar.gz", storage_key("d" * 64, "evicted-1.0.tar.gz"), stored=False)
 
-    dry = remove_orphan_objects(db, storage, dry_run=True)
+    dry = remove_orphan_objects(Files(db), storage, dry_run=True)
     assert len(dry.removed) == 2 and orphan.exists()
 
-    report = remove_orphan_objects(db, storage)
+    report = remove_orphan_objects(Files(db), storage)
     assert sorted(what for what, _ in report.removed) == [
         f"object with no row {storage_key('a' * 64, 'orphan-1.0.tar.gz')}",
         f"object with no row {storage_key('d' * 64, 'evicted-1.0.tar.gz')}"]
@@ -95,7 +96,7 @@ def test_objects_no_stored_row_points_at_go_after_the_grace_period(db, storage):
 
 def test_a_shorter_grace_period_takes_younger_leftovers(db, storage):
     young = put(storage, storage_key("b" * 64, "young-1.0.tar.gz"), 120)
-    remove_orphan_objects(db, storage, grace=timedelta(minutes=5))
+    remove_orphan_objects(Files(db), storage, grace=timedelta(minutes=5))
     assert young.exists()
-    remove_orphan_objects(db, storage, grace=timedelta(minutes=1))
+    remove_orphan_objects(Files(db), storage, grace=timedelta(minutes=1))
     assert not young.exists()

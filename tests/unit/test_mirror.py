@@ -12,13 +12,15 @@ import pytest
 from sqlalchemy import event
 
 from havarti.db import Database
+from havarti.db.pages import UpstreamPages
 from havarti.domain.mirror import Mirror
 from havarti.errors import UpstreamError, UpstreamNotFound
-from havarti.upstream.client import PageResponse, ParsedPage, UpstreamFile
+from havarti.records import PageFile
+from havarti.upstream.client import PageResponse, ParsedPage
 
 
-def upstream_file(filename: str) -> UpstreamFile:
-    return UpstreamFile(filename=filename, url=f"https://files.invalid/{filename}",
+def upstream_file(filename: str) -> PageFile:
+    return PageFile(filename=filename, url=f"https://files.invalid/{filename}",
                         hashes={"sha256": "0" * 64})
 
 
@@ -26,7 +28,7 @@ class FakeUpstream:
     """The UpstreamClient's page interface: serves ``files``, with an ETag unless told not to."""
 
     def __init__(self) -> None:
-        self.files: list[UpstreamFile] = [upstream_file("demo-1.0.tar.gz")]
+        self.files: list[PageFile] = [upstream_file("demo-1.0.tar.gz")]
         self.failure: Exception | None = None
         self.validators = True
         self.requests: list[str | None] = []  # the If-None-Match of each request
@@ -85,7 +87,7 @@ def clock() -> Clock:
 def make_mirror(db: Database, upstream: FakeUpstream) -> Callable[..., Mirror]:
     """A Mirror: one per web process in real life; several may share the database."""
     def make(index_ttl: int = 0, **options: object) -> Mirror:
-        return Mirror(db, upstream, index_ttl, **options)  # type: ignore[arg-type]
+        return Mirror(UpstreamPages(db), upstream, index_ttl, **options)  # type: ignore[arg-type]
     return make
 
 
@@ -138,6 +140,7 @@ def test_a_process_behind_another_takes_the_stored_page_without_parsing(make_mir
     assert filenames(behind) == ["demo-1.0.tar.gz"]
     upstream.files.append(upstream_file("demo-2.0.tar.gz"))
     assert len(filenames(ahead)) == 2
+    ahead.flush(5)  # its write, which follows its answer, has landed
     parsed = upstream.parsed
     # `behind` gets the new bytes, finds them stored already (same digest): no second parse.
     assert filenames(behind) == ["demo-1.0.tar.gz", "demo-2.0.tar.gz"]
@@ -150,11 +153,23 @@ def test_a_process_behind_another_takes_the_stored_page_without_parsing(make_mir
 def test_index_ttl_trusts_a_fresh_page_without_asking(make_mirror, upstream):
     mirror = make_mirror(index_ttl=60)
     mirror.state("demo")
+    mirror.flush(5)  # stored after the answer
     upstream.files.append(upstream_file("demo-2.0.tar.gz"))
     assert filenames(mirror) == ["demo-1.0.tar.gz"]
     # A second process trusts the stored page too: it was checked moments ago.
     assert filenames(make_mirror(index_ttl=60)) == ["demo-1.0.tar.gz"]
     assert upstream.requests == [None]
+
+
+def test_a_fetched_page_is_stored_after_its_answer(make_mirror, upstream):
+    mirror = make_mirror()
+    assert filenames(mirror) == ["demo-1.0.tar.gz"]
+    mirror.flush(5)
+    # Another process (a restart) finds the page stored while upstream is down.
+    upstream.failure = UpstreamError("down")
+    restarted = make_mirror()
+    assert filenames(restarted) == ["demo-1.0.tar.gz"]
+    assert restarted.state("demo").stale
 
 
 def test_upstream_404_forgets_the_stored_page(make_mirror, upstream):
@@ -172,6 +187,7 @@ def test_upstream_404_forgets_the_stored_page(make_mirror, upstream):
 def test_upstream_failure_with_a_stored_page_serves_it_stale(make_mirror, upstream):
     mirror = make_mirror()
     mirror.state("demo")
+    mirror.flush(5)  # stored after the answer
     upstream.failure = UpstreamError("upstream timed out", timeout=True)
     state = mirror.state("demo")
     assert state.stale
@@ -190,7 +206,9 @@ def test_upstream_failure_with_nothing_stored_raises(make_mirror, upstream):
 
 
 def test_file_requests_take_the_stored_page_without_asking(make_mirror, upstream):
-    make_mirror().state("demo")
+    first = make_mirror()
+    first.state("demo")
+    first.flush(5)  # stored after the answer
     upstream.failure = UpstreamError("would hang")
     state = make_mirror().state("demo", revalidate=False)
     assert not state.stale

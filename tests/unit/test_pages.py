@@ -26,7 +26,7 @@ def page() -> ProjectPage:
     return ProjectPage.of_files("demo", [
         PageFile("demo-1.0-py3-none-any.whl", file_url("demo", "demo-1.0-py3-none-any.whl"),
                  {"sha256": "a" * 64}, version="1.0", requires_python=">=3.8,<4",
-                 core_metadata={"sha256": "b" * 64}, size=10, upload_time=WHEN),
+                 core_metadata={"sha256": "b" * 64}, size=10, upload_time=WHEN.isoformat()),
         PageFile("demo-1.1.tar.gz", file_url("demo", "demo-1.1.tar.gz"), {"sha256": "c" * 64},
                  version="1.1", yanked='bad "release" & more', size=20),
         PageFile("demo-0.9.tar.gz", file_url("demo", "demo-0.9.tar.gz"), {"sha256": "d" * 64},

@@ -49,7 +49,7 @@ def test_token_is_shown_once_and_stored_as_its_hash(web):
     listed = web.client.get("/api/tokens", headers=web.auth).get_json()["tokens"]
     assert [(t["scope"], t["note"], t["revoked"]) for t in listed] == [("upload", "ci", None)]
     assert secret not in web.client.get("/api/tokens", headers=web.auth).text
-    with web.index.db.session() as session:
+    with web.index.tokens.db.session() as session:
         row = session.get(Token, listed[0]["id"])
         assert row.hash == token_hash(secret) and secret not in (row.hash, row.note, row.projects)
 
@@ -111,7 +111,7 @@ def test_revoked_token_is_refused_at_once(web):
 
 def test_expired_token_is_refused(web):
     secret = create(web, scope="upload", expires="1h")
-    with web.index.db.session() as session:
+    with web.index.tokens.db.session() as session:
         session.execute(update(Token).values(expires=datetime.now(UTC) - timedelta(seconds=1)))
     refused = post(web, dists.wheel("brie", "1.0"), bearer(secret))
     assert refused.status_code == 401 and "expired" in refused.text
@@ -132,7 +132,7 @@ def test_last_used_is_written_at_most_once_a_minute(web):
     assert first is not None
     post(web, dists.wheel("brie", "2.0"), bearer(secret))
     assert repo.find(secret).last_used == first
-    with web.index.db.session() as session:
+    with web.index.tokens.db.session() as session:
         session.execute(update(Token).values(last_used=first - timedelta(minutes=2)))
     post(web, dists.wheel("brie", "3.0"), bearer(secret))
     assert repo.find(secret).last_used > first

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from havarti.domain.manage import audit_log
 from tests.support import dists
 from tests.support.fakeindex import FakeIndex
 from tests.support.webapp import WebApp, basic_auth, make_webapp
@@ -39,7 +38,7 @@ def test_api_yank_and_unyank_change_the_simple_page_and_are_audited(web):
     assert web.client.post(f"{API}/unyank", headers=web.auth).status_code == 200
     assert simple_file(web)["yanked"] is False
 
-    changes = audit_log(web.index.db, "gruyere")
+    changes = web.index.audit_log("gruyere")
     assert [(c.action, c.filename) for c in changes] == [("unyank", WHEEL.filename),
                                                          ("yank", WHEEL.filename)]
     assert changes[1].remote_addr == "10.1.2.3" and changes[1].detail == "broken build"
@@ -55,7 +54,7 @@ def test_api_delete_removes_file_row_and_bytes(web):
     assert web.client.get(f"/files/gruyere/{WHEEL.filename}").status_code == 404
     assert not any(web.index.storage.list())
     # Still private: it goes on shadowing any public project of the same name.
-    assert web.index.find_project("gruyere").private
+    assert web.index.projects.is_private("gruyere")
 
 
 def test_form_yank_redirects_to_the_project_page_showing_it(web):

@@ -7,6 +7,7 @@ from html import unescape
 
 import pytest
 
+from havarti.db.projects import Projects
 from havarti.domain import browse
 from tests.support import dists
 from tests.support.fakeindex import FakeIndex
@@ -63,11 +64,11 @@ def test_search_filters_private_and_cached(web, upstream):
 
 
 def test_search_pages_through_results(web):
-    db = web.index.db
+    db = web.db
     for i in range(5):
         web.upload(dists.wheel(f"gouda{i}", "1.0"))
-    first = browse.search_projects(db, "gouda", per_page=2)
-    last = browse.search_projects(db, "gouda", page=3, per_page=2)
+    first = browse.search_projects(Projects(db), "gouda", per_page=2)
+    last = browse.search_projects(Projects(db), "gouda", page=3, per_page=2)
     assert (first.total, first.pages) == (5, 3)
     assert [r.name for r in first.rows] == ["gouda0", "gouda1"]
     assert [r.name for r in last.rows] == ["gouda4"]
@@ -154,7 +155,7 @@ def _many_versions(web: WebApp, versions: int) -> list[str]:
 
     now = datetime.now(UTC)
     names = [f"{n // 100}.{n % 100}" for n in range(versions)]
-    with web.index.db.engine.begin() as connection:
+    with web.db.engine.begin() as connection:
         project_id = connection.execute(insert(Project).values(
             name="wheel-of-cheese", display_name="wheel-of-cheese", private=True, serial=1,
             created=now)).inserted_primary_key[0]

@@ -9,7 +9,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from havarti.db.models import Event
+from havarti.db.models import DailyCount
+from havarti.db.stats import DailyCounts
 from havarti.domain import stats
 from havarti.domain.stats import CACHE_HIT, UPSTREAM, StatsRecorder
 from havarti.web import charts
@@ -26,12 +27,12 @@ def web(tmp_path, upstream: FakeIndex) -> WebApp:
 def rows(db) -> list[tuple[str, str, int, int]]:
     with db.session() as session:
         return [tuple(r) for r in session.execute(
-            select(Event.project, Event.kind, Event.count, Event.bytes).order_by(Event.project))]
+            select(DailyCount.project, DailyCount.kind, DailyCount.count, DailyCount.bytes).order_by(DailyCount.project))]
 
 
 def test_recorder_counts_in_memory_and_writes_in_batches(web):
-    db = web.index.db
-    recorder = StatsRecorder(db, interval=3600)
+    db = web.db
+    recorder = StatsRecorder(DailyCounts(db), interval=3600)
     for _ in range(3):
         recorder.record("brie", CACHE_HIT, 100)
     recorder.record("brie", UPSTREAM, 7)
@@ -39,7 +40,7 @@ def test_recorder_counts_in_memory_and_writes_in_batches(web):
     assert recorder.flush() == 2
     assert sorted(rows(db)) == [("brie", CACHE_HIT, 3, 300), ("brie", UPSTREAM, 1, 7)]
     # A second process's recorder adds to the same rows (the upsert path).
-    other = StatsRecorder(db, interval=3600)
+    other = StatsRecorder(DailyCounts(db), interval=3600)
     other.record("brie", CACHE_HIT, 1)
     other.flush()
     assert ("brie", CACHE_HIT, 4, 301) in rows(db)
@@ -55,7 +56,7 @@ def test_downloads_are_counted_as_upstream_then_cache(web, upstream):
     page = web.client.get("/stats/").get_data(as_text=True)
     assert re.search(r'id="total-hits">2<', page)
     assert re.search(r'id="total-upstream">1<', page)
-    overview = stats.overview(web.index.db)
+    overview = stats.overview(DailyCounts(web.db))
     assert overview.bytes_saved == 2 * len(wheel.data)
     assert overview.top[0].project == "camembert" and overview.top[0].requests == 3
     assert overview.storage_cached == len(wheel.data) and overview.files_cached == 1
@@ -67,12 +68,12 @@ def test_downloads_are_counted_as_upstream_then_cache(web, upstream):
 
 
 def test_overview_covers_thirty_days_zero_filled(web):
-    db = web.index.db
+    db = web.db
     today = date(2026, 3, 31)
     with db.session() as session:
-        session.add(Event(day="2026-03-02", project="old", kind=CACHE_HIT, count=5, bytes=50))
-        session.add(Event(day="2026-03-01", project="older", kind=CACHE_HIT, count=9, bytes=90))
-    overview = stats.overview(db, today=today)
+        session.add(DailyCount(day="2026-03-02", project="old", kind=CACHE_HIT, count=5, bytes=50))
+        session.add(DailyCount(day="2026-03-01", project="older", kind=CACHE_HIT, count=9, bytes=90))
+    overview = stats.overview(DailyCounts(db), today=today)
     assert len(overview.days) == 30
     assert overview.days[0].day == today - timedelta(days=29)
     assert overview.days[0].cache_hits == 5 and overview.cache_hits == 5

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from havarti.db import Database
+from havarti.db.files import Files
 from havarti.db.models import ORIGIN_UPLOADED, File, Project
-from havarti.domain import uploads
+from havarti.db.projects import get_or_create_project
 from havarti.domain.uploads import Upload, accept_upload
 from havarti.errors import Conflict, InvalidUpload, UploadTooLarge
 from havarti.storage.base import Readable
@@ -62,13 +63,15 @@ def rows(db: Database) -> tuple[int, int]:
 def test_a_wheel_is_stored_with_its_metadata(db, storage, tmp_path):
     dist = dists.wheel("Good_Pkg", "1.0", requires_python=">=3.9", summary="Good things",
                        description="# Good", description_content_type="text/markdown")
-    row = accept_upload(db, storage, upload(dist), MAX)
+    row = accept_upload(Files(db), storage, upload(dist), MAX)
     assert (row.filename, row.version, row.packagetype, row.size) == \
         (dist.filename, "1.0", "bdist_wheel", len(dist.data))
     assert row.sha256 == dist.sha256
     assert row.md5 == hashlib.md5(dist.data).hexdigest()
     assert row.blake2_256 == hashlib.blake2b(dist.data, digest_size=32).hexdigest()
-    assert row.requires_python == ">=3.9" and row.origin == ORIGIN_UPLOADED
+    assert row.requires_python == ">=3.9"
+    with db.session() as session:
+        assert session.scalar(select(File.origin)) == ORIGIN_UPLOADED
     assert (row.summary, row.description, row.description_content_type) == \
         ("Good things", "# Good", "text/markdown")
     assert row.metadata_sha256 == hashlib.sha256(dist.metadata).hexdigest()
@@ -78,14 +81,14 @@ def test_a_wheel_is_stored_with_its_metadata(db, storage, tmp_path):
         assert (project.name, project.display_name, project.private) == \
             ("good-pkg", "Good_Pkg", True)
         serial = project.serial
-    accept_upload(db, storage, upload(dists.sdist("good-pkg", "1.0")), MAX)
+    accept_upload(Files(db), storage, upload(dists.sdist("good-pkg", "1.0")), MAX)
     with db.session() as session:
         assert session.scalar(select(Project.serial)) == serial + 1
 
 
 def test_an_sdist_offers_no_metadata_file(db, storage, tmp_path):
     dist = dists.sdist("plain", "1.0", requires_python=">=3.10")
-    row = accept_upload(db, storage, upload(dist), MAX)
+    row = accept_upload(Files(db), storage, upload(dist), MAX)
     assert row.metadata_sha256 is None and row.requires_python == ">=3.10"
     assert list(stored_objects(tmp_path).values()) == [dist.data]
 
@@ -155,7 +158,7 @@ REFUSALS = [
 def test_refusals_store_nothing(db, storage, tmp_path, case, overrides, error, reason):
     dist = dists.wheel("refused", "1.0")
     with pytest.raises(error, match=reason):
-        accept_upload(db, storage, upload(dist, **overrides), MAX)
+        accept_upload(Files(db), storage, upload(dist, **overrides), MAX)
     assert rows(db) == (0, 0)
     assert stored_objects(tmp_path) == {}
 
@@ -164,24 +167,24 @@ def test_a_filename_over_246_characters_is_a_400_not_a_storage_failure(db, stora
     dist = dists.wheel("a" * 240, "1.0")
     assert len(dist.filename) > 246
     with pytest.raises(InvalidUpload, match="filename is longer than"):
-        accept_upload(db, storage, upload(dist), MAX)
+        accept_upload(Files(db), storage, upload(dist), MAX)
     assert rows(db) == (0, 0) and stored_objects(tmp_path) == {}
 
 
 def test_metadata_text_is_read_as_utf8(db, storage):
     dist = dists.wheel("accents", "1.0", summary="Fromage affiné ☃",
                        description="# Crème\n\nbrûlée")
-    row = accept_upload(db, storage, upload(dist), MAX)
+    row = accept_upload(Files(db), storage, upload(dist), MAX)
     assert row.summary == "Fromage affiné ☃" and row.description == "# Crème\n\nbrûlée"
 
 
 def test_a_filename_is_never_replaced(db, storage, tmp_path):
     first = dists.wheel("fixed", "1.0")
-    accept_upload(db, storage, upload(first), MAX)
+    accept_upload(Files(db), storage, upload(first), MAX)
     before = stored_objects(tmp_path)
     second = dists.wheel("fixed", "1.0", payload_size=10)
     with pytest.raises(Conflict, match="already exists"):
-        accept_upload(db, storage, upload(second), MAX)
+        accept_upload(Files(db), storage, upload(second), MAX)
     assert stored_objects(tmp_path) == before
     assert rows(db) == (1, 1)
 
@@ -191,9 +194,9 @@ def test_losing_a_race_for_a_filename(db, storage, tmp_path, same_bytes):
     mine = dists.wheel("raced", "1.0", payload_size=100)
     theirs = mine if same_bytes else dists.wheel("raced", "1.0", payload_size=200)
     # The rival passes the same checks a moment earlier and commits while we write.
-    storage.hook = lambda: accept_upload(db, storage, upload(theirs), MAX)
+    storage.hook = lambda: accept_upload(Files(db), storage, upload(theirs), MAX)
     with pytest.raises(Conflict, match="already exists"):
-        accept_upload(db, storage, upload(mine), MAX)
+        accept_upload(Files(db), storage, upload(mine), MAX)
     assert sorted(stored_objects(tmp_path).values()) == sorted([theirs.data, theirs.metadata])
     with db.session() as session:
         assert session.scalar(select(File.sha256)) == theirs.sha256
@@ -203,33 +206,29 @@ def test_losing_a_race_to_a_variant_of_the_filename(db, storage, tmp_path):
     mine = dists.wheel("raced-variant", "1.0", payload_size=100)
     theirs = dists.wheel("raced-variant", "1.0", payload_size=200)
     # The rival's filename is ours written another way; it commits while we write.
-    storage.hook = lambda: accept_upload(db, storage, upload(
+    storage.hook = lambda: accept_upload(Files(db), storage, upload(
         theirs, filename="Raced.Variant-1.0-py3-none-any.whl"), MAX)
     with pytest.raises(Conflict, match="already exists as Raced.Variant-1.0"):
-        accept_upload(db, storage, upload(mine), MAX)
+        accept_upload(Files(db), storage, upload(mine), MAX)
     assert sorted(stored_objects(tmp_path).values()) == sorted([theirs.data, theirs.metadata])
     assert rows(db) == (1, 1)
 
 
-def test_two_files_creating_one_project_at_once(db, storage, monkeypatch):
+def test_two_files_creating_one_project_at_once(db, storage):
     wheel, sdist = dists.wheel("twins", "1.0"), dists.sdist("twins", "1.0")
-    real = uploads.get_or_create_project
     calls = []
 
     def stale_lookup(session: Session, name: str) -> Project:
         calls.append(name)
         if len(calls) > 1:
-            return real(session, name)
+            return get_or_create_project(session, name)
         # We looked and found no project; the rival creates it before our insert.
-        monkeypatch.setattr(uploads, "get_or_create_project", real)
-        accept_upload(db, storage, upload(sdist), MAX)
-        monkeypatch.setattr(uploads, "get_or_create_project", stale_lookup)
+        accept_upload(Files(db), storage, upload(sdist), MAX)
         project = Project(name="twins", display_name="twins", private=False, serial=0)
         session.add(project)
         session.flush()
         return project
 
-    monkeypatch.setattr(uploads, "get_or_create_project", stale_lookup)
-    accept_upload(db, storage, upload(wheel), MAX)
+    accept_upload(Files(db, project_lookup=stale_lookup), storage, upload(wheel), MAX)
     assert len(calls) == 2
     assert rows(db) == (2, 1)

@@ -53,7 +53,7 @@ pages = sa.table("upstream_pages", sa.column("id", sa.Integer), sa.column("name"
 
 
 def project_of(filename: str) -> str | None:
-    """The project a wheel or sdist filename names (as havarti.domain.distributions does)."""
+    """The project a wheel or sdist filename names (as havarti.distributions does)."""
     try:
         if filename.endswith(".whl"):
             return str(parse_wheel_filename(filename)[0])
