@@ -157,9 +157,37 @@ def _str(name: str, raw: str) -> str:
     return raw
 
 
-def _hosts(name: str, raw: str) -> frozenset[str]:
-    from havarti.upstream.origins import parse_hosts
+#: UPSTREAM_FILE_HOSTS's "any host".
+ANY_HOST = "*"
 
+
+def parse_hosts(raw: str) -> frozenset[str]:
+    """``UPSTREAM_FILE_HOSTS``: host or host:port entries, or ``*``; ValueError saying why."""
+    import httpx  # at parse time only: importing the settings stays cheap
+
+    hosts = set()
+    for entry in raw.replace(",", " ").split():
+        entry = entry.strip().lower().rstrip(".")
+        if entry == ANY_HOST:
+            hosts.add(ANY_HOST)
+            continue
+        if "/" in entry or "@" in entry or "?" in entry or "#" in entry:
+            raise ValueError(f"{entry!r} is not a host (write files.example.org or host:port, "
+                             "no scheme or path)")
+        try:
+            url = httpx.URL(f"http://{entry}/")
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"{entry!r} is not a host: {exc}") from None
+        if not url.host:
+            raise ValueError(f"{entry!r} is not a host")
+        hosts.add(f"{url.host}:{url.port}" if url.port is not None else url.host)
+    if not hosts:
+        raise ValueError("no host given (use * to allow any host)")
+    return frozenset(hosts)
+
+
+
+def _hosts(name: str, raw: str) -> frozenset[str]:
     try:
         return parse_hosts(raw)
     except ValueError as exc:

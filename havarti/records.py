@@ -91,8 +91,8 @@ class HeldFile(msgspec.Struct, frozen=True):
     sha256: str
     #: False once evicted: the row stays, the bytes are gone.
     stored: bool
-    last_served: datetime | None = None
-    metadata_sha256: str | None = None
+    last_served: datetime | None
+    metadata_sha256: str | None
     #: The version the filename names (a policy judges a cached file by it).
     version: str | None = None
 

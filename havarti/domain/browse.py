@@ -31,6 +31,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class SearchResult:
+    """One page of a project search."""
+
     query: str
     kind: str
     page: int
@@ -40,6 +42,7 @@ class SearchResult:
 
     @property
     def pages(self) -> int:
+        """How many pages the search has (at least one)."""
         return max(1, -(-self.total // self.per_page))
 
 
@@ -89,6 +92,8 @@ def releases(page: ProjectPage) -> list[Release]:
 
 @dataclass(frozen=True)
 class Description:
+    """A private project's summary and its description as safe HTML."""
+
     summary: str | None
     html: str | None
 
@@ -153,6 +158,8 @@ def render_description(text: str | None, content_type: str | None) -> str | None
 
 @dataclass(frozen=True)
 class ProjectCounts:
+    """How many projects Havarti holds, private and cached-only."""
+
     private: int
     cached: int
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from havarti.domain.coordination import Leases, file_lease
-from havarti.domain.ports import FileStore
+from havarti.domain.ports import EvictableFiles
 from havarti.storage import Storage, StorageError
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ LEASE_SECONDS = 60
 
 @dataclass
 class Evicted:
+    """A file an eviction pass removed (or would remove)."""
+
     filename: str
     size: int
     last_served: datetime | None
@@ -46,9 +48,11 @@ class EvictionReport:
 
     @property
     def evicted_bytes(self) -> int:
+        """Bytes of the files evicted."""
         return sum(e.size for e in self.evicted)
 
     def summary(self) -> str:
+        """The report in one line, for the CLI and the job's result."""
         verb = "would evict" if self.dry_run else "evicted"
         left = self.cached_bytes - self.evicted_bytes
         line = (f"{verb} {len(self.evicted)} of {self.cached_files} cached files "
@@ -60,6 +64,7 @@ class EvictionReport:
 
 
 def human(size: int) -> str:
+    """``size`` bytes in decimal units (kB, MB, ...)."""
     value = float(size)
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if value < 1000 or unit == "TB":
@@ -68,7 +73,7 @@ def human(size: int) -> str:
     return f"{size} B"
 
 
-def evict(files: FileStore, leases: Leases, storage: Storage, max_size: int,
+def evict(files: EvictableFiles, leases: Leases, storage: Storage, max_size: int,
           dry_run: bool = False) -> EvictionReport:
     """Evict least recently served cached files until they occupy at most ``max_size`` bytes."""
     count, total = files.cached_usage()
@@ -92,7 +97,7 @@ def evict(files: FileStore, leases: Leases, storage: Storage, max_size: int,
     return report
 
 
-def _evict_one(files: FileStore, leases: Leases, storage: Storage, file_id: int, filename: str,
+def _evict_one(files: EvictableFiles, leases: Leases, storage: Storage, file_id: int, filename: str,
                key: str, last_served: datetime | None) -> bool:
     with leases.held(file_lease(filename), LEASE_SECONDS) as mine:
         # Only if nobody served it since we looked: a file just served is not least recent.

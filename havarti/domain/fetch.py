@@ -53,6 +53,8 @@ MAX_FILE_SIZE = 5 * 10**9
 
 @dataclass
 class Download:
+    """One file's download in this process, shared by every client reading it."""
+
     project: str
     file: PageFile
     spool: Path
@@ -79,10 +81,8 @@ class Fetcher:
     def __init__(self, files: FileStore, leases: Leases, storage: Storage,
                  upstream: UpstreamClient, spool_dir: Path,
                  max_file_size: int = MAX_FILE_SIZE) -> None:
-        self.files = files
-        self.leases = leases
-        self.storage = storage
-        self.upstream = upstream
+        self.files, self.leases = files, leases
+        self.storage, self.upstream = storage, upstream
         self.spool_dir = spool_dir
         self.max_file_size = max_file_size
         self._downloads: dict[str, Download] = {}

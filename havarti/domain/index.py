@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from havarti.cache import BoundedCache
 from havarti.config import Settings
@@ -40,6 +41,7 @@ from havarti.domain.policy import Policy, Rule, read_policy_file
 from havarti.domain.ports import (
     AuditStore,
     FileStore,
+    JobQueue,
     LeaseStore,
     PolicyStore,
     ProjectStore,
@@ -58,7 +60,6 @@ from havarti.errors import (
     UpstreamError,
     UpstreamNotFound,
 )
-from havarti.jobs.base import JobRunner
 from havarti.records import PRIVATE, AuditEntry, PageFile, UploadedFile
 from havarti.records import UPSTREAM as UPSTREAM_FILE
 from havarti.storage import Digests, HashingReader, Storage, StorageError, metadata_key
@@ -93,6 +94,7 @@ class RenderedPage:
 
     @property
     def stale(self) -> bool:
+        """Whether the page is served without upstream's confirmation."""
         return self.stale_reason is not None
 
     def gzipped(self, json: bool) -> bytes:
@@ -107,6 +109,7 @@ class RenderedPage:
 
     @classmethod
     def of(cls, page: ProjectPage) -> RenderedPage:
+        """``page`` rendered to bytes in both formats, with their ETags."""
         html, json = render_html(page), render_json(page)
         return cls(page, html, json, _etag(html), _etag(json))
 
@@ -137,16 +140,16 @@ class StreamingFile:
     chunks: Iterator[bytes]
 
 
-@dataclass(frozen=True)
-class RedirectFile:
+class RedirectFile(NamedTuple):
     """FILE_MISS=redirect: send the client upstream; a job caches the file."""
 
     filename: str
     url: str
 
 
-@dataclass(frozen=True)
-class MetadataFile:
+class MetadataFile(NamedTuple):
+    """A distribution's core metadata file (PEP 658), verified."""
+
     filename: str
     data: bytes
 
@@ -171,7 +174,7 @@ class PackageIndex:
     """The package index: project pages, files and uploads, for every front end."""
 
     def __init__(self, settings: Settings, stores: Stores, storage: Storage,
-                 upstream: UpstreamClient, jobs: JobRunner | None = None) -> None:
+                 upstream: UpstreamClient, jobs: JobQueue | None = None) -> None:
         self.settings = settings
         self._close_stores = stores.close
         self.projects = stores.projects

@@ -32,11 +32,14 @@ SWEEP_LEASE = "leftovers:objects"
 
 @dataclass
 class LeftoversReport:
+    """What a sweep for leftovers removed (or, on a dry run, found)."""
+
     dry_run: bool
     #: (what, bytes) of each leftover removed (or, on a dry run, found).
     removed: list[tuple[str, int]] = field(default_factory=list)
 
     def summary(self) -> str:
+        """The report in one line."""
         verb = "would remove" if self.dry_run else "removed"
         total = sum(size for _, size in self.removed)
         return f"{verb} {len(self.removed)} leftovers ({total:,} bytes) older than the grace period"

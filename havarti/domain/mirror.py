@@ -91,15 +91,18 @@ class UpstreamState:
 
     @property
     def token(self) -> str:
+        """What identifies this page's content: its digest."""
         return self.digest
 
     @property
     def stale(self) -> bool:
+        """Whether the page is served without upstream's confirmation."""
         return self.stale_reason is not None
 
     @cached_property
     def files(self) -> tuple[PageFile, ...]:
         # Read and parsed on first use: a page served from its stored rendering never needs them.
+        """The page's files, parsed or read from the stored page on first use."""
         if self.parsed is not None:
             return self.parsed
         return tuple(load_files(self.stored.data())) if self.stored else ()
@@ -109,6 +112,7 @@ class UpstreamState:
         return {f.filename: f for f in self.files}
 
     def file(self, filename: str) -> PageFile | None:
+        """The page's file named ``filename``, or None."""
         return self._by_filename.get(filename)
 
     @cached_property
@@ -134,6 +138,7 @@ class UpstreamState:
                             last_modified=last_modified)
 
     def marked_stale(self, reason: str) -> UpstreamState:
+        """A copy served without upstream's confirmation, saying why."""
         return self._evolve(stale_reason=reason)
 
 
@@ -143,8 +148,11 @@ class Mirror:
     def __init__(self, pages: UpstreamPageStore, upstream: UpstreamClient, index_ttl: int,
                  revalidate_wait: float = 2.0, not_found_ttl: float = 10.0,
                  cache_bytes: int = 32 * 2**20,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 joined: Callable[[str], None] | None = None) -> None:
         self.pages = pages
+        #: Told the project's name when a request joins a check already running for it.
+        self._joined = joined
         self.upstream = upstream
         self.index_ttl = index_ttl
         self.revalidate_wait = revalidate_wait
@@ -182,6 +190,10 @@ class Mirror:
             return current.marked_stale(  # type: ignore[union-attr]
                 "upstream is slow; serving the stored page while it is checked")
 
+    def known(self, name: str) -> UpstreamState | None:
+        """What this process holds in memory of ``name``'s page, asking no one."""
+        return self._states.get(name)
+
     def _fresh(self, state: UpstreamState, now: float) -> bool:
         return not state.stale and self.index_ttl > 0 and now - state.checked_at < self.index_ttl
 
@@ -189,10 +201,13 @@ class Mirror:
         """The check running for ``name``, or a new one: concurrent requests share it."""
         with self._guard:
             check = self._checks.get(name)
-            if check is not None:
-                return check
-            check = self._executor().submit(self._revalidate, name)
-            self._checks[name] = check
+            joined = check is not None
+            if check is None:
+                check = self._checks[name] = self._executor().submit(self._revalidate, name)
+        if joined:
+            if self._joined is not None:
+                self._joined(name)
+            return check
         # Outside the guard: a check already done runs its callback right here.
         check.add_done_callback(lambda done: self._finished(name, done))
         return check
@@ -309,6 +324,7 @@ class Mirror:
         self._writer().submit(self.pages.forget, name)
 
     def close(self) -> None:
+        """Stop this process's threads; pages already answered are still stored."""
         if self._pool is not None and self._pool_pid == os.getpid():
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._write_pool is not None and self._write_pool_pid == os.getpid():

@@ -128,7 +128,24 @@ class AuditStore(Protocol):
         ...
 
 
-class FileStore(UploadStore, ManagedFiles, Protocol):
+class EvictableFiles(Protocol):
+    """What eviction needs of the files table (havarti.db.files.Files)."""
+
+    def cached_usage(self) -> tuple[int, int]:
+        """How many cached upstream files are stored, and their bytes."""
+        ...
+
+    def eviction_order(self) -> list[Any]:
+        """Stored cached files (id, filename, size, storage_key, last_served), least
+        recently served first."""
+        ...
+
+    def mark_evicted(self, file_id: int, last_served: datetime | None) -> bool:
+        """Mark a file not stored, only if nobody served it since ``last_served``."""
+        ...
+
+
+class FileStore(UploadStore, ManagedFiles, EvictableFiles, Protocol):
     """Distribution files Havarti has a row of (havarti.db.files.Files)."""
 
     def private_page_files(self, project_id: int) -> list[PageFile]:
@@ -150,19 +167,6 @@ class FileStore(UploadStore, ManagedFiles, Protocol):
     def record_cached(self, project: str, file: PageFile, key: str,
                       digests: FileDigests) -> HeldFile:
         """Record upstream ``file`` as stored at ``key``."""
-        ...
-
-    def cached_usage(self) -> tuple[int, int]:
-        """How many cached upstream files are stored, and their bytes."""
-        ...
-
-    def eviction_order(self) -> list[Any]:
-        """Stored cached files (id, filename, size, storage_key, last_served), least
-        recently served first."""
-        ...
-
-    def mark_evicted(self, file_id: int, last_served: datetime | None) -> bool:
-        """Mark a file not stored, only if nobody served it since ``last_served``."""
         ...
 
     def stored_keys(self) -> set[str]:
@@ -300,4 +304,20 @@ class PolicyStore(Protocol):
 
     def unreserve(self, reservation_id: int, remote_addr: str | None = None) -> Any:
         """Release a reservation, audited; NotFound if there is none."""
+        ...
+
+
+class JobQueue(Protocol):
+    """Background jobs (havarti.jobs: Celery through Redis, or threads in this process)."""
+
+    def enqueue(self, name: str, **kwargs: Any) -> bool:
+        """Queue job ``name``; False when it could not be queued (the broker is down)."""
+        ...
+
+    def failure(self, name: str, **kwargs: Any) -> str | None:
+        """Why the last run of this job failed for good, or None."""
+        ...
+
+    def pending(self) -> int:
+        """Jobs queued or running; -1 when unknown."""
         ...

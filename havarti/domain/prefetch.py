@@ -54,6 +54,7 @@ class Target:
         return cls(tuple(versions), tuple(platforms) or None)
 
     def accepts_python(self, requires_python: str | None) -> bool:
+        """Whether a file's Requires-Python admits this target's Python."""
         if not requires_python:
             return True
         try:
@@ -87,6 +88,7 @@ class Target:
         return pairs
 
     def describe(self) -> str:
+        """The target in one line."""
         pythons = ", ".join(f"{major}.{minor}" for major, minor in self.python_versions)
         return f"Python {pythons}" + (f" on {', '.join(self.platforms)}" if self.platforms else "")
 
@@ -102,6 +104,8 @@ class Wanted:
 
 @dataclass
 class Plan:
+    """The files a prefetch will cache, and what it could not resolve."""
+
     files: list[Wanted] = field(default_factory=list)
     #: (requirement, reason) for requirements nothing could be chosen for.
     problems: list[tuple[str, str]] = field(default_factory=list)
@@ -115,6 +119,7 @@ class Status:
     failed: dict[str, str] = field(default_factory=dict)  # filename -> reason
 
     def done(self, plan: Plan) -> bool:
+        """Whether every planned file is stored or has failed for good."""
         return all(w.filename in self.cached or w.filename in self.failed for w in plan.files)
 
 

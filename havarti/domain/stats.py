@@ -81,6 +81,8 @@ class StatsRecorder:
 
 @dataclass(frozen=True)
 class Day:
+    """One day's download counts and bytes."""
+
     day: date
     cache_hits: int = 0
     upstream: int = 0
@@ -90,6 +92,8 @@ class Day:
 
 @dataclass(frozen=True)
 class ProjectCount:
+    """One project's requests over the period shown."""
+
     project: str
     requests: int
     cache_hits: int
@@ -109,18 +113,22 @@ class Overview:
 
     @property
     def cache_hits(self) -> int:
+        """Requests served from storage over the period."""
         return sum(d.cache_hits for d in self.days)
 
     @property
     def upstream(self) -> int:
+        """Requests that went upstream over the period."""
         return sum(d.upstream for d in self.days)
 
     @property
     def bytes_saved(self) -> int:
+        """Bytes served from storage, not fetched again, over the period."""
         return sum(d.bytes_saved for d in self.days)
 
     @property
     def hit_ratio(self) -> float | None:
+        """The share of requests served from storage, or None without any."""
         total = self.cache_hits + self.upstream
         return self.cache_hits / total if total else None
 

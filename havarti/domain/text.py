@@ -26,10 +26,12 @@ _NUL = re.compile("\x00")
 
 
 def is_project_name(name: str) -> bool:
+    """Whether ``name`` is a valid project name (PEP 508)."""
     return len(name) <= MAX_SHORT and PROJECT_NAME.match(name) is not None
 
 
 def is_version(version: str) -> bool:
+    """Whether ``version`` looks like a version a user may ask for."""
     return len(version) <= MAX_SHORT and VERSION.match(version) is not None
 
 

@@ -25,15 +25,8 @@ from swiftclient.client import get_auth as swift_get_auth
 from swiftclient.utils import generate_temp_url
 
 from havarti.config import Settings
-from havarti.storage.base import (
-    CHUNK,
-    Drain,
-    ObjectNotFound,
-    Readable,
-    Storage,
-    StorageError,
-    StoredObject,
-)
+from havarti.storage import ObjectNotFound, Storage, StorageError
+from havarti.storage.base import CHUNK, Drain, Readable, StoredObject
 
 #: Re-login this long before Rackspace says the token expires.
 EXPIRY_MARGIN = 300

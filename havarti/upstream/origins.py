@@ -32,14 +32,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from havarti.config import PYPI_SIMPLE_ENDPOINT
+from havarti.config import ANY_HOST, PYPI_SIMPLE_ENDPOINT
 from havarti.errors import UpstreamError
 
 log = logging.getLogger(__name__)
 
 #: SHA-256 of the name of the host PyPI serves its files from (its "file storage domain").
 PYPI_FILE_HOST_SHA256 = "c899567ee906851741bf7f3bde17a33777859ff9f53ff54d6f0ea54cf31ad636"
-ANY_HOST = "*"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Redirects followed per file request, each one checked.
 MAX_REDIRECTS = 5
@@ -74,29 +73,6 @@ def address_kind(address: str) -> str:
     if ip.is_private:
         return "private"
     return "other"
-
-
-def parse_hosts(raw: str) -> frozenset[str]:
-    """``UPSTREAM_FILE_HOSTS``: host or host:port entries, or ``*``; ValueError saying why."""
-    hosts = set()
-    for entry in raw.replace(",", " ").split():
-        entry = entry.strip().lower().rstrip(".")
-        if entry == ANY_HOST:
-            hosts.add(ANY_HOST)
-            continue
-        if "/" in entry or "@" in entry or "?" in entry or "#" in entry:
-            raise ValueError(f"{entry!r} is not a host (write files.example.org or host:port, "
-                             "no scheme or path)")
-        try:
-            url = httpx.URL(f"http://{entry}/")
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"{entry!r} is not a host: {exc}") from None
-        if not url.host:
-            raise ValueError(f"{entry!r} is not a host")
-        hosts.add(f"{url.host}:{url.port}" if url.port is not None else url.host)
-    if not hosts:
-        raise ValueError("no host given (use * to allow any host)")
-    return frozenset(hosts)
 
 
 class Origins:

@@ -13,6 +13,8 @@ LEFT, RIGHT, TOP, BOTTOM = 76, 24, 12, 28
 
 @dataclass(frozen=True)
 class Bar:
+    """One bar of a chart, in SVG coordinates."""
+
     x: float
     y: float
     width: float
@@ -23,12 +25,16 @@ class Bar:
 
 @dataclass(frozen=True)
 class Tick:
+    """A labelled line across a chart."""
+
     y: float
     label: str
 
 
 @dataclass(frozen=True)
 class Chart:
+    """A bar chart, ready for the template."""
+
     title: str
     description: str
     bars: list[Bar]

@@ -42,12 +42,14 @@ class _Entry:
 class HotPages:
     """WSGI middleware replaying recent ``GET /simple/<project>/`` 200 answers."""
 
-    def __init__(self, app: WSGIApp, seconds: float, max_bytes: int = 16 * 2**20) -> None:
+    def __init__(self, app: WSGIApp, seconds: float, max_bytes: int = 16 * 2**20,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.seconds = seconds
         # The one cache type (havarti/cache.py), here with an expiry: replays last HOT_SECONDS.
         self._entries: BoundedCache[tuple[str, str, str], _Entry] = BoundedCache(
-            max_bytes, lambda e: len(e.body) + 512, max_entries=MAX_ENTRIES, ttl=seconds)
+            max_bytes, lambda e: len(e.body) + 512, max_entries=MAX_ENTRIES, ttl=seconds,
+            clock=clock)
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -102,8 +104,9 @@ def _is_project_page(path: str) -> bool:
     return path.startswith("/simple/") and path.endswith("/") and path.count("/") == 3 and len(path) > 9
 
 
-def wrap(app: WSGIApp, index_ttl: int, read_auth: bool, max_bytes: int = 16 * 2**20) -> WSGIApp:
+def wrap(app: WSGIApp, index_ttl: int, read_auth: bool, max_bytes: int = 16 * 2**20,
+         clock: Callable[[], float] = time.monotonic) -> WSGIApp:
     """``app`` behind the micro-cache when INDEX_TTL allows it (and reads need no passcode)."""
     if index_ttl <= 0 or read_auth:
         return app
-    return HotPages(app, min(float(index_ttl), HOT_SECONDS), max_bytes)
+    return HotPages(app, min(float(index_ttl), HOT_SECONDS), max_bytes, clock)

@@ -12,6 +12,7 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -201,7 +202,7 @@ def test_wrong_digest(index, field):
     wrong = {"sha256_digest": other.sha256, "md5_digest": hashlib.md5(other.data).hexdigest(),
              "blake2_256_digest": hashlib.blake2b(other.data, digest_size=32).hexdigest()}[field]
     nothing = NothingStored(index, "digests")
-    response = post_upload(index.url, dist, PASSCODE, **{field: wrong})
+    response = post_upload(index.url, dist, PASSCODE, **dict[str, Any]({field: wrong}))
     assert_refused(response, 400, field)
     nothing.check()
 
@@ -394,7 +395,7 @@ def test_concurrent_uploads_to_a_new_project_both_land(index):
 
 def test_unsupported_action_and_missing_content(index):
     dist = dists.wheel("formless", "1.0")
-    response = post_upload(index.url, dist, PASSCODE, **{":action": "remove_pkg"})
+    response = post_upload(index.url, dist, PASSCODE, **dict[str, Any]({":action": "remove_pkg"}))
     assert_refused(response, 400, "action")
     response = httpx.post(index.url + "/", auth=("havarti", PASSCODE),
                           data={":action": "file_upload", "name": "formless", "version": "1.0"})

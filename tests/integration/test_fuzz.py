@@ -15,6 +15,7 @@ import base64
 import os
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -285,7 +286,7 @@ def test_nul_and_huge_numbers_in_urls(web: WebApp, path: str) -> None:
     ({"description": "nul\0", "description_content_type": "text/plain"}, "contains a NUL"),
     ({"description": "x", "description_content_type": "t" * 300}, "longer than 255"),
 ])
-def test_metadata_no_database_can_store_is_a_400(web: WebApp, fields: dict[str, str],
+def test_metadata_no_database_can_store_is_a_400(web: WebApp, fields: dict[str, Any],
                                                  reason: str) -> None:
     import io
 

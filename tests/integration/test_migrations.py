@@ -127,7 +127,7 @@ def test_0003_repairs_files_held_under_another_project(database_url: str) -> Non
         command.upgrade(config, "head")
 
         with engine.connect() as connection:
-            files = dict(connection.execute(text(
+            files: dict[str, str] = dict(connection.execute(text(
                 "SELECT f.filename, p.name FROM files f JOIN projects p ON p.id = f.project_id")
             ).all())
             beta = connection.execute(text(

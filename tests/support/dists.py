@@ -10,6 +10,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
@@ -57,7 +58,7 @@ def _record_line(path: str, data: bytes) -> str:
 
 def wheel(name: str, version: str, requires_python: str | None = None,
           requires: tuple[str, ...] = (), payload_size: int = 0, tag: str = "py3-none-any",
-          **metadata_fields: str) -> Dist:
+          **metadata_fields: Any) -> Dist:
     """A pure-Python wheel with module ``<name>`` that records its version."""
     module = _module(name)
     dist_info = f"{module}-{version}.dist-info"
@@ -80,7 +81,8 @@ def wheel(name: str, version: str, requires_python: str | None = None,
     return Dist(f"{module}-{version}-{tag}.whl", buffer.getvalue(), metadata)
 
 
-def sdist(name: str, version: str, requires_python: str | None = None, **metadata_fields: str) -> Dist:
+def sdist(name: str, version: str, requires_python: str | None = None,
+          **metadata_fields: Any) -> Dist:
     """An sdist with PKG-INFO (not buildable: tests install wheels)."""
     module = _module(name)
     base = f"{module}-{version}"

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tests.support.server import HavartiServer, clean_env, free_port, stop_process_group
 
@@ -119,7 +119,8 @@ class Topology:
         self.workers.append(worker)
         return worker.start()
 
-    def start(self, *launches: Callable[[], T]) -> list[T]:
+    def start(self, *launches: Callable[[], Any]) -> list[Any]:
+        # Any: the launches return web servers and downloaders alike.
         """Run several ``web``/``worker`` launches at once (start-up takes seconds each)."""
         with ThreadPoolExecutor(len(launches)) as pool:
             return [f.result() for f in [pool.submit(launch) for launch in launches]]

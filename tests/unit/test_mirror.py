@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from havarti.db import Database
 from havarti.db.pages import UpstreamPages
-from havarti.domain.mirror import Mirror
+from havarti.domain.mirror import Mirror, UpstreamState
 from havarti.errors import UpstreamError, UpstreamNotFound
 from havarti.records import PageFile
 from havarti.upstream.client import PageResponse, ParsedPage
@@ -215,8 +215,12 @@ def test_file_requests_take_the_stored_page_without_asking(make_mirror, upstream
     assert len(upstream.requests) == 1
 
 
-def run_concurrently(mirror: Mirror, upstream: FakeUpstream, count: int) -> list[object]:
-    """``count`` threads ask at once while the first upstream request is held open."""
+def run_concurrently(mirror: Mirror, upstream: FakeUpstream, count: int,
+                     joined: threading.Semaphore) -> list[object]:
+    """``count`` threads ask at once while the first upstream request is held open.
+
+    ``joined`` is released by the mirror each time a request joins the running check.
+    """
     upstream.gate = threading.Event()
     upstream.entered.clear()
     results: list[object] = []
@@ -232,7 +236,8 @@ def run_concurrently(mirror: Mirror, upstream: FakeUpstream, count: int) -> list
     assert upstream.entered.wait(5)
     for thread in threads[1:]:
         thread.start()
-    time.sleep(0.2)  # all of them are waiting on the project's lock
+    for _ in threads[1:]:  # all of them are waiting on the first one's check
+        assert joined.acquire(timeout=10)
     upstream.gate.set()
     for thread in threads:
         thread.join(10)
@@ -240,18 +245,20 @@ def run_concurrently(mirror: Mirror, upstream: FakeUpstream, count: int) -> list
 
 
 def test_concurrent_requests_share_one_upstream_request(make_mirror, upstream):
-    mirror = make_mirror()
-    results = run_concurrently(mirror, upstream, 8)
+    joined = threading.Semaphore(0)
+    mirror = make_mirror(joined=lambda name: joined.release())
+    results = run_concurrently(mirror, upstream, 8, joined)
     assert len(upstream.requests) == 1
     assert len(results) == 8
-    assert all(not isinstance(r, Exception) and [f.filename for f in r.files] == ["demo-1.0.tar.gz"]
+    assert all(isinstance(r, UpstreamState) and [f.filename for f in r.files] == ["demo-1.0.tar.gz"]
                for r in results)
 
 
 def test_concurrent_requests_share_one_failure(make_mirror, upstream):
     upstream.failure = UpstreamError("upstream timed out", timeout=True)
-    mirror = make_mirror()
-    results = run_concurrently(mirror, upstream, 8)
+    joined = threading.Semaphore(0)
+    mirror = make_mirror(joined=lambda name: joined.release())
+    results = run_concurrently(mirror, upstream, 8, joined)
     # One timeout for all of them, not eight in a row.
     assert len(upstream.requests) == 1
     assert len(results) == 8 and all(isinstance(r, UpstreamError) for r in results)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import pytest
 from pypi_simple import PYPI_SIMPLE_ENDPOINT
 
-from havarti.config import ConfigError, load_settings
+from havarti.config import ConfigError, load_settings, parse_hosts
 from havarti.errors import UpstreamError
 from havarti.upstream.origins import (
     Origins,
     RefusedURL,
     address_kind,
     metadata_url,
-    parse_hosts,
 )
 
 UPSTREAM = "http://127.0.0.1:3141/simple/"

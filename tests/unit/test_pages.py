@@ -108,3 +108,24 @@ def test_format_time_is_utc_with_z():
     local = WHEN.astimezone(timezone(timedelta(hours=-5)))
     assert format_time(local) == "2024-05-06T07:08:09.123456Z"
     assert format_time(WHEN.replace(tzinfo=None)) == "2024-05-06T07:08:09.123456Z"
+
+
+def test_upload_times_are_written_in_pep_700s_form_whatever_upstream_wrote():
+    forms = {"2024-05-06T07:08:09.123456Z": "2024-05-06T07:08:09.123456Z",
+             "2024-05-06T07:08:09Z": "2024-05-06T07:08:09.000000Z",
+             "2024-05-06T09:08:09.5+02:00": "2024-05-06T07:08:09.500000Z",
+             "2024-05-06T07:08:09.123456+00:00": "2024-05-06T07:08:09.123456Z"}
+    files = [PageFile(f"demo-1.{i}.tar.gz", file_url("demo", f"demo-1.{i}.tar.gz"),
+                      {"sha256": "a" * 64}, version=f"1.{i}", upload_time=sent)
+             for i, sent in enumerate(forms)]
+    entries = json.loads(render_json(ProjectPage.of_files("demo", files)))["files"]
+    written = {e["filename"]: e["upload-time"] for e in entries}
+    assert [written[f"demo-1.{i}.tar.gz"] for i in range(len(forms))] == list(forms.values())
+
+
+def test_special_characters_in_filenames_and_hashes_are_escaped():
+    odd = PageFile("demo-1.0&<x>.tar.gz", file_url("demo", "demo-1.0&<x>.tar.gz"),
+                   {"sha256": 'a"b'}, version="1.0", core_metadata={"sha256": "<c>"})
+    html = render_html(ProjectPage.of_files("demo", [odd])).decode()
+    assert "demo-1.0&amp;&lt;x&gt;.tar.gz</a>" in html
+    assert "#sha256=a&quot;b" in html and 'data-core-metadata="sha256=&lt;c&gt;"' in html

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support import dists
@@ -20,7 +22,7 @@ def web(tmp_path, upstream: FakeIndex) -> WebApp:
     return web
 
 
-def simple_file(web: WebApp) -> dict | None:
+def simple_file(web: WebApp) -> Any:
     files = web.client.get("/simple/gruyere/?format=json").get_json()["files"]
     return next((f for f in files if f["filename"] == WHEEL.filename), None)
 

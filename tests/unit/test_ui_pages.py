@@ -158,7 +158,7 @@ def _many_versions(web: WebApp, versions: int) -> list[str]:
     with web.db.engine.begin() as connection:
         project_id = connection.execute(insert(Project).values(
             name="wheel-of-cheese", display_name="wheel-of-cheese", private=True, serial=1,
-            created=now)).inserted_primary_key[0]
+            created=now)).inserted_primary_key[0]  # type: ignore[index]  # an insert has one
         connection.execute(insert(File), [{
             "project_id": project_id, "filename": f"wheel_of_cheese-{v}-py3-none-any.whl",
             "version": v, "packagetype": "bdist_wheel", "size": 1000 + n,

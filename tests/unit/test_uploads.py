@@ -6,6 +6,7 @@ import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -56,8 +57,8 @@ def upload(dist: dists.Dist, data: bytes | None = None, filename: str | None = N
 
 def rows(db: Database) -> tuple[int, int]:
     with db.session() as session:
-        return (session.scalar(select(func.count(File.id))),
-                session.scalar(select(func.count(Project.id))))
+        return (session.scalar(select(func.count(File.id))) or 0,
+                session.scalar(select(func.count(Project.id))) or 0)
 
 
 def test_a_wheel_is_stored_with_its_metadata(db, storage, tmp_path):
@@ -139,7 +140,7 @@ REFUSALS = [
         data=_zip({"refused-1.0.dist-info/METADATA": b"Name: refused\nVersion: " + b"1" * 5000}),
         sha256_digest=None, md5_digest=None, blake2_256_digest=None),
      InvalidUpload, "metadata names version"),
-    *[(f"metadata {label}", dict(data=dists.wheel("refused", "1.0", **fields).data,
+    *[(f"metadata {label}", dict(data=dists.wheel("refused", "1.0", **dict[str, Any](fields)).data,
                                  sha256_digest=None, md5_digest=None, blake2_256_digest=None),
        InvalidUpload, reason) for label, fields, reason in [
         ("long requires-python", {"requires_python": ">=3," + "!=3.1," * 60},

@@ -30,11 +30,12 @@ def test_a_new_process_serves_the_stored_rendering(upstream: FakeIndex, tmp_path
     second = fresh_index(upstream, tmp_path)
     again = second.project_page("stored")
     # Served from the stored rendering: the files were never parsed in this process.
-    assert second.mirror._states.get("stored").parsed is None
-    assert "files" not in vars(second.mirror._states.get("stored"))
+    state = second.mirror.known("stored")
+    assert state is not None and state.parsed is None
+    assert "files" not in vars(state)
     assert again.html == page.html and again.json == page.json
     # The file records are still there when something asks for them (the UI, prefetch).
-    assert sorted(f.version for f in again.page.files) == ["1.0", "1.1"]
+    assert sorted(f.version or "" for f in again.page.files) == ["1.0", "1.1"]
     second.close()
 
 
