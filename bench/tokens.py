@@ -16,18 +16,18 @@ from datetime import UTC, datetime
 
 from havarti.db import Database
 from havarti.db.tokens import TokenRepository
-from havarti.domain.access import NewToken
+from havarti.domain.access import NewToken, issue, lookup
 
 
 def main(url: str, rounds: int = 2000) -> None:
     db = Database(url)
     db.upgrade()
     tokens = TokenRepository(db)
-    secret, _ = tokens.create(NewToken.checked("read", note="bench"))
+    secret, _ = issue(tokens, NewToken.checked("read", note="bench"))
     timings = []
     for _ in range(rounds):
         started = time.perf_counter()
-        record = tokens.find(secret)
+        record = lookup(tokens, secret)
         assert record is not None and record.refusal(datetime.now(UTC)) is None
         tokens.touch(record, datetime.now(UTC))
         timings.append(time.perf_counter() - started)

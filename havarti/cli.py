@@ -346,7 +346,7 @@ def token_create(scope: str, projects: tuple[str, ...], expires: str | None, not
     """Create a token and print it: it is shown this once, and only its hash is kept."""
     from havarti.config import parse_duration
     from havarti.db.tokens import TokenRepository
-    from havarti.domain.access import NewToken
+    from havarti.domain.access import NewToken, issue
     from havarti.errors import InvalidRequest
 
     settings = settings_or_exit()
@@ -357,10 +357,10 @@ def token_create(scope: str, projects: tuple[str, ...], expires: str | None, not
         fail(str(exc))
     db = open_database(settings)
     try:
-        secret, record = TokenRepository(db).create(new, "cli")
+        secret, record = issue(TokenRepository(db), new, "cli")
     finally:
         db.dispose()
-    limits = f" for {' '.join(p.text for p in record.projects)}" if record.projects else ""
+    limits = f" for {' '.join(record.projects)}" if record.projects else ""
     expiry = f", expires {record.expires:%Y-%m-%d %H:%M} UTC" if record.expires else ""
     click.echo(f"havarti: token {record.id} ({record.scope}{limits}{expiry}); it is shown only "
                "once:", err=True)
@@ -385,7 +385,7 @@ def token_list() -> None:
                f"{'STATE':<8} NOTE")
     for t in records:
         state = "revoked" if t.revoked else "active"
-        projects = " ".join(p.text for p in t.projects) or "any"
+        projects = " ".join(t.projects) or "any"
         click.echo(f"{t.id:>4}  {t.scope:<7} {projects:<20} {when(t.expires):<16} "
                    f"{when(t.last_used):<16} {state:<8} {t.note}")
 
@@ -418,21 +418,17 @@ def reserved() -> None:
 def reserved_add(pattern: str, note: str) -> None:
     """Reserve a name or a prefix such as acme-* (web processes see it within seconds)."""
     from havarti.db.policies import PolicyRepository
-    from havarti.domain.access import NamePattern
+    from havarti.domain.policy import reserve
     from havarti.errors import Conflict, InvalidRequest
 
-    try:
-        parsed = NamePattern.parse(pattern)
-    except InvalidRequest as exc:
-        fail(str(exc))
     db = open_database(settings_or_exit())
     try:
-        found = PolicyRepository(db).reserve(parsed, note, "cli")
-    except Conflict as exc:
+        found = reserve(PolicyRepository(db), pattern, note, "cli")
+    except (Conflict, InvalidRequest) as exc:
         fail(str(exc))
     finally:
         db.dispose()
-    click.echo(f"reserved {found.pattern.text} (id {found.id})")
+    click.echo(f"reserved {found.pattern} (id {found.id})")
 
 
 @reserved.command("list")
@@ -446,7 +442,7 @@ def reserved_list() -> None:
     db = open_database(settings)
     try:
         for found in PolicyRepository(db).reservations():
-            click.echo(f"{found.id:>4}  {found.pattern.text}  {found.note}".rstrip())
+            click.echo(f"{found.id:>4}  {found.pattern}  {found.note}".rstrip())
     finally:
         db.dispose()
 
@@ -465,7 +461,7 @@ def reserved_remove(reservation_id: int) -> None:
         fail(str(exc))
     finally:
         db.dispose()
-    click.echo(f"released {found.pattern.text}")
+    click.echo(f"released {found.pattern}")
 
 
 @main.group()
@@ -481,7 +477,7 @@ def policy() -> None:
 def policy_add(action: str, match: str, filename: str, reason: str) -> None:
     """Add a rule: MATCH is a project with optional versions (urllib3<1.26.5, evil-pkg, acme-*)."""
     from havarti.db.policies import PolicyRepository
-    from havarti.domain.policy import Rule
+    from havarti.domain.policy import Rule, add_rule
     from havarti.errors import InvalidRequest
 
     try:
@@ -490,7 +486,7 @@ def policy_add(action: str, match: str, filename: str, reason: str) -> None:
         fail(str(exc))
     db = open_database(settings_or_exit())
     try:
-        stored = PolicyRepository(db).add_rule(rule, "cli")
+        stored = add_rule(PolicyRepository(db), rule, "cli")
     finally:
         db.dispose()
     click.echo(f"added rule {stored.id}: {stored.describe()}")
@@ -508,11 +504,12 @@ def policy_list() -> None:
 def policy_remove(rule_id: int) -> None:
     """Remove a database rule by its id (POLICY_FILE's are changed in the file)."""
     from havarti.db.policies import PolicyRepository
+    from havarti.domain.policy import remove_rule
     from havarti.errors import NotFound
 
     db = open_database(settings_or_exit())
     try:
-        rule = PolicyRepository(db).remove_rule(rule_id, "cli")
+        rule = remove_rule(PolicyRepository(db), rule_id, "cli")
     except NotFound as exc:
         fail(str(exc))
     finally:
@@ -549,12 +546,16 @@ def policy_check(requirements: tuple[Path, ...]) -> None:
 def load_policy(settings: Settings) -> Any:
     """The policy in force: POLICY_FILE, RESERVED_NAMES and the database's rules."""
     from havarti.db.policies import PolicyRepository
-    from havarti.domain.policy import read_policy_file
+    from havarti.domain.policy import read_policy_file, snapshot
+    from havarti.errors import InvalidRequest
 
-    file_rules = tuple(read_policy_file(settings.policy_file)) if settings.policy_file else ()
+    try:
+        file_rules = tuple(read_policy_file(settings.policy_file)) if settings.policy_file else ()
+    except InvalidRequest as exc:
+        fail(str(exc))
     db = open_database(settings)
     try:
-        return PolicyRepository(db).snapshot(file_rules, settings.reserved_names)
+        return snapshot(PolicyRepository(db), file_rules, settings.reserved_names)
     finally:
         db.dispose()
 

@@ -107,7 +107,7 @@ def _names(raw: str) -> frozenset[str]:
 
 
 def _patterns(name: str, raw: str) -> tuple[str, ...]:
-    from havarti.domain.access import patterns
+    from havarti.distributions import patterns
     from havarti.errors import InvalidRequest
 
     try:
@@ -371,14 +371,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"{name} is not set: STORAGE={settings.storage} needs it")
     if settings.read_auth and not settings.passcode:
         raise ConfigError("PASSCODE is not set: READ_AUTH=true needs it (readers send it)")
-    if settings.policy_file is not None:
-        from havarti.domain.policy import read_policy_file
-        from havarti.errors import InvalidRequest
-
-        try:
-            read_policy_file(settings.policy_file)
-        except InvalidRequest as exc:
-            raise ConfigError(str(exc)) from None
     if settings.storage == "swiftstorage" and settings.swift_auth_version == "3" and not settings.swift_project:
         raise ConfigError("SWIFT_PROJECT is not set: SWIFT_AUTH_VERSION=3 needs it")
     return settings

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from havarti.config import Settings
+from havarti.config import ConfigError, Settings
 from havarti.db import Database
 from havarti.db.audit import AuditTrail
 from havarti.db.files import Files
@@ -19,6 +19,7 @@ from havarti.db.stats import DailyCounts
 from havarti.db.tokens import TokenRepository
 from havarti.domain.index import PackageIndex, Stores
 from havarti.domain.leftovers import remove_local_leftovers
+from havarti.errors import InvalidRequest
 from havarti.jobs import InProcessRunner, JobRunner
 from havarti.storage import make_storage
 from havarti.upstream import UpstreamClient
@@ -76,7 +77,8 @@ class IndexHolder:
 
 
 def prepare(settings: Settings) -> list[str]:
-    """Start-up work shared by every entry point: migrate, make storage ready."""
+    """Start-up work shared by every entry point: check POLICY_FILE, migrate, make storage ready."""
+    check_policy_file(settings)
     messages = []
     db = Database(settings.database_url)
     try:
@@ -92,6 +94,18 @@ def prepare(settings: Settings) -> list[str]:
     if report.removed:
         messages.append(f"leftovers: {report.summary()}")
     return messages
+
+
+def check_policy_file(settings: Settings) -> None:
+    """ConfigError, naming the entry, when POLICY_FILE cannot be read or has a bad rule."""
+    if settings.policy_file is None:
+        return
+    from havarti.domain.policy import read_policy_file
+
+    try:
+        read_policy_file(settings.policy_file)
+    except InvalidRequest as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def spool_dir(settings: Settings) -> Path:

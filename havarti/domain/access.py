@@ -11,22 +11,24 @@ read. ``PASSCODE`` counts as admin.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
-
-from havarti.domain.text import is_project_name, problem
+from havarti.distributions import NamePattern, first_match, patterns
+from havarti.domain.text import problem
 from havarti.errors import Forbidden, InvalidRequest
+from havarti.records import TokenRecord
+
+if TYPE_CHECKING:
+    from havarti.domain.ports import TokenStore
 
 SCOPES = ("read", "upload", "admin")
 _RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
 #: Every token starts with this: a log scanner (or a person) can tell one from a password.
 TOKEN_PREFIX = "hvt_"
-_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*\*?$", re.I)
 
 
 def new_secret() -> str:
@@ -47,51 +49,6 @@ def token_hash(secret: str) -> str:
 
 def looks_like_token(secret: str) -> bool:
     return secret.startswith(TOKEN_PREFIX) and 20 < len(secret) < 200
-
-
-@dataclass(frozen=True)
-class NamePattern:
-    """A project name (``numpy``) or a prefix (``acme-*``), compared as PEP 503 normalises."""
-
-    text: str
-
-    @classmethod
-    def parse(cls, raw: str) -> NamePattern:
-        """The normalised pattern; InvalidRequest for anything but a name or ``prefix*``."""
-        value = raw.strip()
-        if not value or len(value) > 200 or not _PATTERN.match(value):
-            raise InvalidRequest(f"{raw[:80]!r} is not a project name or a prefix such as acme-*")
-        if not value.endswith("*") and not is_project_name(value):
-            raise InvalidRequest(f"{raw[:80]!r} is not a project name or a prefix such as acme-*")
-        if value.endswith("*"):
-            stem = value[:-1]
-            tail = "-" if stem.endswith(("-", "_", ".")) else ""
-            return cls(canonicalize_name(stem.rstrip("-_.")) + tail + "*")
-        return cls(canonicalize_name(value))
-
-    @property
-    def is_prefix(self) -> bool:
-        return self.text.endswith("*")
-
-    def matches(self, canonical: str) -> bool:
-        """Whether the normalised project name ``canonical`` falls under this pattern."""
-        if self.is_prefix:
-            return canonical.startswith(self.text[:-1])
-        return canonical == self.text
-
-    def covers(self, other: NamePattern) -> bool:
-        """Whether every name ``other`` matches, this matches too (``acme-*`` covers ``acme-x*``)."""
-        if not other.is_prefix:
-            return self.matches(other.text)
-        return self.is_prefix and other.text[:-1].startswith(self.text[:-1])
-
-
-def patterns(raw: Iterable[str]) -> tuple[NamePattern, ...]:
-    return tuple(NamePattern.parse(r) for r in raw if r.strip())
-
-
-def first_match(found: Iterable[NamePattern], canonical: str) -> NamePattern | None:
-    return next((p for p in found if p.matches(canonical)), None)
 
 
 @dataclass(frozen=True)
@@ -139,37 +96,18 @@ class Principal:
 PASSCODE = Principal("admin")
 
 
-@dataclass(frozen=True)
-class TokenRecord:
-    """A stored token, without its secret."""
+def principal_of(record: TokenRecord) -> Principal:
+    """What a stored token may do."""
+    return Principal(record.scope, tuple(NamePattern(p) for p in record.projects), record.id)
 
-    id: int
-    scope: str
-    projects: tuple[NamePattern, ...]
-    note: str
-    created: datetime
-    expires: datetime | None
-    last_used: datetime | None
-    revoked: datetime | None = None
 
-    def refusal(self, now: datetime) -> str | None:
-        """Why this token is not accepted at ``now``, or None."""
-        if self.revoked is not None:
-            return f"token {self.id} was revoked"
-        if self.expires is not None and now >= self.expires:
-            return f"token {self.id} expired at {self.expires.strftime('%Y-%m-%d %H:%M UTC')}"
-        return None
-
-    def principal(self) -> Principal:
-        return Principal(self.scope, self.projects, self.id)
-
-    def as_json(self) -> dict:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat(timespec="seconds") if value else None
-
-        return {"id": self.id, "scope": self.scope, "projects": [p.text for p in self.projects],
-                "note": self.note, "created": iso(self.created), "expires": iso(self.expires),
-                "last_used": iso(self.last_used), "revoked": iso(self.revoked)}
+def checked_note(note: str) -> str:
+    """A note on one line; InvalidRequest if no database could store it."""
+    note = " ".join(note.split())
+    why = problem(note, 200)
+    if why is not None:
+        raise InvalidRequest(f"the note {why}")
+    return note
 
 
 @dataclass(frozen=True)
@@ -192,8 +130,18 @@ class NewToken:
             raise InvalidRequest("only upload tokens are limited to projects")
         if expires_in is not None and expires_in <= timedelta(0):
             raise InvalidRequest("expires must be a positive duration such as 90d")
-        note = " ".join(note.split())
-        why = problem(note, 200)
-        if why is not None:
-            raise InvalidRequest(f"the note {why}")
-        return cls(scope, found, expires_in, note)
+        return cls(scope, found, expires_in, checked_note(note))
+
+
+def issue(store: TokenStore, new: NewToken, remote_addr: str | None = None) -> tuple[str, TokenRecord]:
+    """Create a token in ``store``: its secret (shown once, never stored) and its record."""
+    secret = new_secret()
+    expires = datetime.now(UTC) + new.expires_in if new.expires_in else None
+    record = store.create(token_hash(secret), new.scope, tuple(p.text for p in new.projects),
+                          expires, new.note, remote_addr)
+    return secret, record
+
+
+def lookup(store: TokenStore, secret: str) -> TokenRecord | None:
+    """The stored token whose secret this is (revoked and expired ones too), or None."""
+    return store.find(token_hash(secret))

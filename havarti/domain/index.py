@@ -21,9 +21,9 @@ from typing import NamedTuple
 
 from havarti.cache import BoundedCache
 from havarti.config import Settings
-from havarti.distributions import belongs_to, normalized, read_core_metadata
-from havarti.domain import json_api, manage
-from havarti.domain.access import NamePattern
+from havarti.distributions import NamePattern, belongs_to, normalized, read_core_metadata
+from havarti.domain import access, json_api, manage
+from havarti.domain import policy as policies
 from havarti.domain.browse import Catalog
 from havarti.domain.coordination import Leases
 from havarti.domain.fetch import Fetcher
@@ -60,7 +60,7 @@ from havarti.errors import (
     UpstreamError,
     UpstreamNotFound,
 )
-from havarti.records import PRIVATE, AuditEntry, PageFile, UploadedFile
+from havarti.records import PRIVATE, AuditEntry, PageFile, Reservation, TokenRecord, UploadedFile
 from havarti.records import UPSTREAM as UPSTREAM_FILE
 from havarti.storage import Digests, HashingReader, Storage, StorageError, metadata_key
 from havarti.storage.base import LocalPath
@@ -280,14 +280,47 @@ class PackageIndex:
         with self._policy_guard:
             found = self._policy
             if fresh or found is None or time.monotonic() - found[0] >= POLICY_REFRESH:
-                found = (time.monotonic(), self.policies.snapshot(
-                    self._file_rules, self.settings.reserved_names))
+                found = (time.monotonic(), policies.snapshot(
+                    self.policies, self._file_rules, self.settings.reserved_names))
                 self._policy = found
             return found[1]
 
     def policy_changed(self) -> None:
         """After a change of rules or reservations: this process applies it at its next request."""
         self._policy = None
+
+    def add_rule(self, rule: Rule, remote_addr: str | None = None) -> Rule:
+        """Store a policy rule, audited; this process applies it at once."""
+        stored = policies.add_rule(self.policies, rule, remote_addr)
+        self.policy_changed()
+        return stored
+
+    def remove_rule(self, rule_id: int, remote_addr: str | None = None) -> Rule:
+        """Remove a stored policy rule, audited."""
+        removed = policies.remove_rule(self.policies, rule_id, remote_addr)
+        self.policy_changed()
+        return removed
+
+    def reserve(self, pattern: str, note: str = "", remote_addr: str | None = None) -> Reservation:
+        """Reserve a name or prefix, audited."""
+        found = policies.reserve(self.policies, pattern, note, remote_addr)
+        self.policy_changed()
+        return found
+
+    def unreserve(self, reservation_id: int, remote_addr: str | None = None) -> Reservation:
+        """Release a reservation, audited."""
+        found = self.policies.unreserve(reservation_id, remote_addr)
+        self.policy_changed()
+        return found
+
+    def issue_token(self, new: access.NewToken,
+                    remote_addr: str | None = None) -> tuple[str, TokenRecord]:
+        """A new token: its secret (shown once) and its record."""
+        return access.issue(self.tokens, new, remote_addr)
+
+    def token(self, secret: str) -> TokenRecord | None:
+        """The stored token of ``secret`` (revoked and expired ones too), or None."""
+        return access.lookup(self.tokens, secret)
 
     def reserved_names(self) -> tuple[NamePattern, ...]:
         """The names and prefixes that come only from private uploads (read fresh: for uploads)."""

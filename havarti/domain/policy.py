@@ -26,16 +26,21 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from havarti.domain.access import NamePattern, first_match, patterns
+from havarti.distributions import NamePattern, first_match, patterns
+from havarti.domain.access import checked_note
 from havarti.domain.text import problem
-from havarti.errors import InvalidRequest
+from havarti.errors import InvalidRequest, NotFound
+from havarti.records import Reservation, StoredRule
+
+if TYPE_CHECKING:
+    from havarti.domain.ports import PolicyStore
 
 ACTIONS = ("deny", "allow")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*\*?)\s*(.*?)\s*$")
@@ -89,6 +94,11 @@ class Rule:
     def whole_projects(self) -> bool:
         """Whether the rule judges a project by its name alone (no version or filename)."""
         return self.name is not None and self.specifier is None and not self.filename
+
+    @property
+    def project(self) -> str:
+        """The audit log's project for this rule: its name pattern, or * for every project."""
+        return self.name.text if self.name is not None else "*"
 
     def names(self, canonical: str) -> bool:
         return self.name is None or self.name.matches(canonical)
@@ -250,3 +260,38 @@ def requirement(text: str) -> Requirement:
         return Requirement(text)
     except InvalidRequirement as exc:
         raise InvalidRequest(f"not a requirement: {str(exc).splitlines()[0]}") from None
+
+
+def snapshot(store: PolicyStore, file_rules: tuple[Rule, ...] = (),
+             configured: tuple[str, ...] = ()) -> Policy:
+    """The policy in force: ``file_rules`` (POLICY_FILE) and ``configured`` reserved names
+    (RESERVED_NAMES) first, then the stored ones."""
+    stored, reserved = store.load()
+    rules = tuple(Rule.parse(r.action, r.match, r.filename, r.reason, r.id) for r in stored)
+    return Policy(file_rules + rules, tuple(NamePattern(p) for p in (*configured, *reserved)))
+
+
+def add_rule(store: PolicyStore, rule: Rule, remote_addr: str | None = None) -> Rule:
+    """Store a checked rule, audited; the rule with its id."""
+    stored = store.add_rule(rule.action, rule.match, rule.filename, rule.reason, rule.project,
+                            rule.describe(), remote_addr)
+    return Rule.parse(stored.action, stored.match, stored.filename, stored.reason, stored.id)
+
+
+def remove_rule(store: PolicyStore, rule_id: int, remote_addr: str | None = None) -> Rule:
+    """Remove a stored rule, audited; NotFound if there is none."""
+    found = next((r for r in snapshot(store).rules if r.id == rule_id), None)
+    if found is None:
+        raise NotFound(f"no policy rule {rule_id}")
+    store.remove_rule(rule_id, found.project, found.describe(), remote_addr)
+    return found
+
+
+def reserve(store: PolicyStore, pattern: str, note: str = "",
+            remote_addr: str | None = None) -> Reservation:
+    """Reserve a name or prefix (checked and normalised), audited; Conflict if it is already."""
+    return store.reserve(NamePattern.parse(pattern).text, checked_note(note), remote_addr)
+
+
+__all__ = ["Policy", "Reservation", "Rule", "StoredRule", "add_rule", "remove_rule", "reserve",
+           "snapshot"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from havarti.records import (
     AuditEntry,
@@ -19,13 +19,12 @@ from havarti.records import (
     PageFile,
     ProjectListing,
     ProjectRow,
+    Reservation,
     StoredPageRow,
+    StoredRule,
+    TokenRecord,
     UploadedFile,
 )
-
-if TYPE_CHECKING:
-    from havarti.domain.access import NamePattern, NewToken, TokenRecord
-    from havarti.domain.policy import Policy, Rule
 
 
 class BrowseStore(Protocol):
@@ -255,14 +254,15 @@ class LeaseStore(Protocol):
 
 
 class TokenStore(Protocol):
-    """API tokens (havarti.db.tokens.TokenRepository)."""
+    """API tokens, by the hash of their secret (havarti.db.tokens.TokenRepository)."""
 
-    def create(self, new: NewToken, remote_addr: str | None = None) -> tuple[str, TokenRecord]:
-        """Store a new token: its secret (shown once) and its record."""
+    def create(self, token_hash: str, scope: str, projects: tuple[str, ...],
+               expires: datetime | None, note: str, remote_addr: str | None = None) -> TokenRecord:
+        """Store a token by its hash, audited."""
         ...
 
-    def find(self, secret: str) -> TokenRecord | None:
-        """The token of ``secret`` (revoked and expired ones too), or None."""
+    def find(self, token_hash: str) -> TokenRecord | None:
+        """The token of this hash (revoked and expired ones too), or None."""
         ...
 
     def touch(self, record: TokenRecord, now: datetime) -> None:
@@ -274,35 +274,36 @@ class TokenStore(Protocol):
         ...
 
     def revoke(self, token_id: int, remote_addr: str | None = None) -> TokenRecord:
-        """Revoke a token; NotFound if there is none."""
+        """Revoke a token, audited; NotFound if there is none."""
         ...
 
 
 class PolicyStore(Protocol):
     """Policy rules and reserved names (havarti.db.policies.PolicyRepository)."""
 
-    def snapshot(self, file_rules: tuple[Rule, ...] = (),
-                 configured: tuple[str, ...] = ()) -> Policy:
-        """The policy in force: the given rules and names first, then the stored ones."""
+    def load(self) -> tuple[list[StoredRule], list[str]]:
+        """Every stored rule and reserved pattern."""
         ...
 
-    def add_rule(self, rule: Rule, remote_addr: str | None = None) -> Rule:
-        """Store a rule, audited."""
+    def add_rule(self, action: str, match: str, filename: str, reason: str, project: str,
+                 described: str, remote_addr: str | None = None) -> StoredRule:
+        """Store a checked rule, audited."""
         ...
 
-    def remove_rule(self, rule_id: int, remote_addr: str | None = None) -> Rule:
-        """Remove a stored rule, audited; NotFound if there is none."""
+    def remove_rule(self, rule_id: int, project: str, described: str,
+                    remote_addr: str | None = None) -> StoredRule:
+        """Remove a rule, audited; NotFound if there is none."""
         ...
 
-    def reservations(self) -> list[Any]:
+    def reservations(self) -> list[Reservation]:
         """The stored reservations, oldest first."""
         ...
 
-    def reserve(self, pattern: NamePattern, note: str = "", remote_addr: str | None = None) -> Any:
-        """Reserve a name or prefix, audited; Conflict if it is reserved already."""
+    def reserve(self, pattern: str, note: str = "", remote_addr: str | None = None) -> Reservation:
+        """Reserve a normalised name or prefix, audited; Conflict if it is already."""
         ...
 
-    def unreserve(self, reservation_id: int, remote_addr: str | None = None) -> Any:
+    def unreserve(self, reservation_id: int, remote_addr: str | None = None) -> Reservation:
         """Release a reservation, audited; NotFound if there is none."""
         ...
 

@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from werkzeug.wrappers import Response
 
 from havarti.config import ConfigError, parse_duration
-from havarti.domain.access import NamePattern, NewToken
+from havarti.domain.access import NewToken
 from havarti.domain.policy import Rule, requirement
 from havarti.errors import InvalidRequest
 from havarti.web import context
@@ -67,7 +67,7 @@ def api_tokens() -> Response:
 def api_create_token() -> tuple[Response, int]:
     _admin("create tokens")
     new = _new_token(json_object('{"scope": "upload", "projects": ["acme-*"], "expires": "90d"}'))
-    secret, record = context.index().tokens.create(new, request.remote_addr)
+    secret, record = context.index().issue_token(new, request.remote_addr)
     # The secret is in this answer only: it is never stored.
     return jsonify({**record.as_json(), "token": secret}), 201
 
@@ -99,19 +99,13 @@ def api_reserve() -> tuple[Response, int]:
 
 
 def _reserve(pattern: str, note: str) -> Any:
-    index = context.index()
-    reservation = index.policies.reserve(NamePattern.parse(pattern), note, request.remote_addr)
-    index.policy_changed()
-    return reservation
+    return context.index().reserve(pattern, note, request.remote_addr)
 
 
 @bp.delete("/api/reserved/<int:reservation_id>")
 def api_unreserve(reservation_id: int) -> Response:
     _admin("release reserved names")
-    index = context.index()
-    found = index.policies.unreserve(reservation_id, request.remote_addr)
-    index.policy_changed()
-    return jsonify(found.as_json())
+    return jsonify(context.index().unreserve(reservation_id, request.remote_addr).as_json())
 
 
 @bp.get("/api/policies")
@@ -130,19 +124,14 @@ def api_add_policy() -> tuple[Response, int]:
 
 
 def _add_rule(action: str, match: str, filename: str, reason: str) -> Rule:
-    index = context.index()
-    rule = index.policies.add_rule(Rule.parse(action, match, filename, reason), request.remote_addr)
-    index.policy_changed()
-    return rule
+    return context.index().add_rule(Rule.parse(action, match, filename, reason),
+                                    request.remote_addr)
 
 
 @bp.delete("/api/policies/<int:rule_id>")
 def api_remove_policy(rule_id: int) -> Response:
     _admin("change policies")
-    index = context.index()
-    rule = index.policies.remove_rule(rule_id, request.remote_addr)
-    index.policy_changed()
-    return jsonify(rule.as_json())
+    return jsonify(context.index().remove_rule(rule_id, request.remote_addr).as_json())
 
 
 @bp.get("/api/policies/check")
@@ -180,7 +169,7 @@ def form_create_token() -> str:
     form = request.form
     new = _new_token({"scope": form.get("scope", ""), "projects": form.get("projects", ""),
                       "expires": form.get("expires", ""), "note": form.get("note", "")})
-    secret, record = context.index().tokens.create(new, request.remote_addr)
+    secret, record = context.index().issue_token(new, request.remote_addr)
     return _page(created={"id": record.id, "token": secret})
 
 
@@ -201,9 +190,7 @@ def form_reserve() -> Response:
 @bp.post("/admin/reserved/<int:reservation_id>/remove")
 def form_unreserve(reservation_id: int) -> Response:
     _admin("release reserved names")
-    index = context.index()
-    index.policies.unreserve(reservation_id, request.remote_addr)
-    index.policy_changed()
+    context.index().unreserve(reservation_id, request.remote_addr)
     return redirect(url_for("admin.page") + "#reserved-title", code=303)
 
 
@@ -219,9 +206,7 @@ def form_add_policy() -> Response:
 @bp.post("/admin/policies/<int:rule_id>/remove")
 def form_remove_policy(rule_id: int) -> Response:
     _admin("change policies")
-    index = context.index()
-    index.policies.remove_rule(rule_id, request.remote_addr)
-    index.policy_changed()
+    context.index().remove_rule(rule_id, request.remote_addr)
     return redirect(url_for("admin.page") + "#policies-title", code=303)
 
 

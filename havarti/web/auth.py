@@ -20,7 +20,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from havarti import metrics as prom
 from havarti.config import Settings
-from havarti.domain.access import PASSCODE, Principal, looks_like_token
+from havarti.domain.access import PASSCODE, Principal, looks_like_token, principal_of
 from havarti.errors import Forbidden, Unauthorized
 from havarti.web import context
 from havarti.web.throttle import AuthThrottle
@@ -80,16 +80,16 @@ def authenticate(request: Request, settings: Settings, action: str) -> Principal
                                                  settings.passcode.encode("utf-8", "surrogateescape")):
         return PASSCODE
     if looks_like_token(secret):
-        tokens = context.index().tokens
-        record = tokens.find(secret)
+        index = context.index()
+        record = index.token(secret)
         if record is not None:
             now = datetime.now(UTC)
             refusal = record.refusal(now)
             if refusal is not None:
                 # A real token that no longer works is no guess: not throttled.
                 raise Unauthorized(refusal)
-            tokens.touch(record, now)
-            return record.principal()
+            index.tokens.touch(record, now)
+            return principal_of(record)
     emptied = buckets.failed(remote)
     prom.metrics().auth_failures.labels("wrong_passcode").inc()
     log.warning("auth-failed remote=%s method=%s path=%s%s", remote or "-", request.method,

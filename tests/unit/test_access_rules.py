@@ -42,10 +42,10 @@ def test_a_reserved_name_never_asks_upstream_and_404s_until_uploaded(tmp_path, u
     assert web.client.get("/pypi/acme-core/json").status_code == 404
     assert web.client.get("/simple/acme_core/", follow_redirects=True).status_code == 404
 
-    token, _ = web.index.tokens.create(NewToken.checked("upload"))
+    token, _ = web.index.issue_token(NewToken.checked("upload"))
     refused = post(web, dists.wheel("acme-core", "1.0"), {"Authorization": f"Bearer {token}"})
     assert refused.status_code == 403 and "reserved (acme-*)" in refused.text
-    scoped, _ = web.index.tokens.create(NewToken.checked("upload", ["acme-*"]))
+    scoped, _ = web.index.issue_token(NewToken.checked("upload", ["acme-*"]))
     ours = dists.wheel("acme-core", "1.0")
     assert post(web, ours, {"Authorization": f"Bearer {scoped}"}).status_code == 200
     assert listed(web, "acme-core") == [ours.filename]

@@ -7,9 +7,10 @@ import pytest
 from packaging.requirements import Requirement
 
 from havarti.config import ConfigError, load_settings
-from havarti.domain.access import NamePattern
+from havarti.distributions import NamePattern
 from havarti.domain.policy import Policy, Rule, rules_from_toml
 from havarti.errors import InvalidRequest
+from havarti.wiring import check_policy_file
 
 
 def deny(match: str = "", filename: str = "", reason: str = "") -> Rule:
@@ -132,13 +133,13 @@ def test_policy_file_forms(tmp_path):
         rules_from_toml({"deny": [{"match": 1}]})
     good = tmp_path / "policy.toml"
     good.write_text('deny = ["evil-pkg"]\n')
-    assert load_settings({"POLICY_FILE": str(good)}).policy_file == good
+    check_policy_file(load_settings({"POLICY_FILE": str(good)}))
     bad = tmp_path / "bad.toml"
     bad.write_text('deny = ["urllib3<<1"]\n')
     with pytest.raises(ConfigError, match="not a version specifier"):
-        load_settings({"POLICY_FILE": str(bad)})
+        check_policy_file(load_settings({"POLICY_FILE": str(bad)}))
     with pytest.raises(ConfigError, match="POLICY_FILE"):
-        load_settings({"POLICY_FILE": str(tmp_path / "missing.toml")})
+        check_policy_file(load_settings({"POLICY_FILE": str(tmp_path / "missing.toml")}))
     with pytest.raises(ConfigError, match="RESERVED_NAMES"):
         load_settings({"RESERVED_NAMES": "ok, bad!name"})
     assert load_settings({"RESERVED_NAMES": "Acme_*"}).reserved_names == ("acme-*",)

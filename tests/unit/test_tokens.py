@@ -13,7 +13,8 @@ from sqlalchemy import update
 from havarti.cli import main
 from havarti.db.models import Token
 from havarti.db.tokens import TokenRepository
-from havarti.domain.access import NamePattern, NewToken, token_hash
+from havarti.distributions import NamePattern
+from havarti.domain.access import NewToken, issue, lookup, token_hash
 from havarti.errors import Forbidden, InvalidRequest
 from tests.support import dists
 from tests.support.webapp import WebApp, basic_auth, make_webapp
@@ -125,17 +126,16 @@ def test_unknown_and_missing_credentials_are_401(web):
 
 def test_last_used_is_written_at_most_once_a_minute(web):
     secret = create(web, scope="upload")
-    repo = web.index.tokens
-    assert repo.find(secret).last_used is None
+    assert web.index.token(secret).last_used is None
     post(web, dists.wheel("brie", "1.0"), bearer(secret))
-    first = repo.find(secret).last_used
+    first = web.index.token(secret).last_used
     assert first is not None
     post(web, dists.wheel("brie", "2.0"), bearer(secret))
-    assert repo.find(secret).last_used == first
+    assert web.index.token(secret).last_used == first
     with web.index.tokens.db.session() as session:
         session.execute(update(Token).values(last_used=first - timedelta(minutes=2)))
     post(web, dists.wheel("brie", "3.0"), bearer(secret))
-    assert repo.find(secret).last_used > first
+    assert web.index.token(secret).last_used > first
 
 
 def test_read_token_reads_with_read_auth(tmp_path):
@@ -149,7 +149,7 @@ def test_read_token_reads_with_read_auth(tmp_path):
 
 def test_tokens_work_without_a_passcode(tmp_path):
     web = make_webapp(tmp_path / "data", passcode=None)
-    secret, _ = web.index.tokens.create(NewToken.checked("upload"))
+    secret, _ = web.index.issue_token(NewToken.checked("upload"))
     assert post(web, dists.wheel("brie", "1.0"), bearer(secret)).status_code == 200
     refused = post(web, dists.wheel("brie", "2.0"), basic_auth("guess"))
     assert refused.status_code == 403 and "PASSCODE" in refused.text
@@ -174,13 +174,13 @@ def test_admin_page_shows_a_new_token_once(web):
                                headers={**web.auth, "Origin": "http://localhost"})
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     secret = response.text.split('<code class="token">')[1].split("<")[0]
-    assert web.index.tokens.find(secret).projects == (NamePattern("acme-*"),)
+    assert web.index.token(secret).projects == ("acme-*",)
     page = web.client.get("/admin/", headers=web.auth).text
     assert secret not in page and "acme-*" in page and "release" in page
-    token_id = web.index.tokens.find(secret).id
+    token_id = web.index.token(secret).id
     revoked = web.client.post(f"/admin/tokens/{token_id}/revoke",
                               headers={**web.auth, "Origin": "http://localhost"})
-    assert revoked.status_code == 303 and web.index.tokens.find(secret).revoked is not None
+    assert revoked.status_code == 303 and web.index.token(secret).revoked is not None
 
 
 def test_cli_creates_lists_and_revokes(tmp_path, monkeypatch):
@@ -222,6 +222,7 @@ def test_principal_rules():
 
 def test_repository_find_is_by_hash(db):
     repo = TokenRepository(db)
-    secret, record = repo.create(NewToken.checked("read"))
-    assert repo.find(secret) == record
-    assert repo.find(secret + "x") is None
+    secret, record = issue(repo, NewToken.checked("read"))
+    assert lookup(repo, secret) == record
+    assert repo.find(token_hash(secret)) == record
+    assert lookup(repo, secret + "x") is None
