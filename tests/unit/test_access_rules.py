@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner
@@ -221,7 +222,7 @@ def test_the_warm_page_path_reads_no_rules_per_request(tmp_path, upstream):
     web.client.post("/api/policies", json={"action": "deny", "match": "urllib3<1"}, headers=web.auth)
     assert web.client.get("/simple/urllib3/").status_code == 200  # warm: page and policy loaded
     statements: list[str] = []
-    event.listen(web.index.tokens.db.engine, "before_cursor_execute",
+    event.listen(cast(Any, web.index.tokens).db.engine, "before_cursor_execute",
                  lambda conn, cursor, statement, *args: statements.append(statement))
     for _ in range(20):
         assert web.client.get("/simple/urllib3/").status_code == 200

@@ -41,7 +41,7 @@ def test_version_specifiers(version, denied):
     refusal = policy.file_refusal("urllib3", version, f"urllib3-{version}.tar.gz")
     assert (refusal is not None) == denied
     if denied:
-        assert "CVE-2021-33503" in refusal and "urllib3<1.26.5" in refusal
+        assert "CVE-2021-33503" in str(refusal) and "urllib3<1.26.5" in str(refusal)
     # A rule on versions judges files, not the project.
     assert policy.project_refusal("urllib3") is None
 
@@ -76,9 +76,9 @@ def test_allow_list_mode():
     assert policy.allow_list
     assert policy.project_refusal("numpy") is None
     assert policy.project_refusal("scipy") is None
-    assert "not on the policy's allow-list" in policy.project_refusal("requests")
+    assert "not on the policy's allow-list" in str(policy.project_refusal("requests"))
     assert policy.file_refusal("django", "4.2", "django-4.2.tar.gz") is None
-    assert "allow-list" in policy.file_refusal("django", "3.2", "django-3.2.tar.gz")
+    assert "allow-list" in str(policy.file_refusal("django", "3.2", "django-3.2.tar.gz"))
     assert policy.touches("anything")
 
 
@@ -112,14 +112,14 @@ def test_bad_rules_say_why(action, match, filename, words):
 def test_requirements_check():
     policy = Policy((deny("evil-pkg"), deny("urllib3<1.26.5", reason="CVE"),
                      deny(filename="*-win32.whl")))
-    assert "denied by policy" in policy.check(Requirement("Evil_Pkg>=1"))
-    assert "urllib3==1.26.0 is denied" in policy.check(Requirement("urllib3==1.26.0"))
+    assert "denied by policy" in str(policy.check(Requirement("Evil_Pkg>=1")))
+    assert "urllib3==1.26.0 is denied" in str(policy.check(Requirement("urllib3==1.26.0")))
     assert policy.check(Requirement("urllib3==1.26.18")) is None
-    assert "some files of urllib3" in policy.check(Requirement("urllib3>=1.20"))
+    assert "some files of urllib3" in str(policy.check(Requirement("urllib3>=1.20")))
     assert policy.check(Requirement("requests")) is None
     listed = Policy((allow("numpy"),))
     assert listed.check(Requirement("numpy")) is None
-    assert "allow-list" in listed.check(Requirement("pandas"))
+    assert "allow-list" in str(listed.check(Requirement("pandas")))
 
 
 def test_policy_file_forms(tmp_path):
