@@ -150,6 +150,9 @@ def exec_serve(settings: Settings) -> None:
     env = dict(os.environ)
     # Threads would each get a malloc arena of their own: more memory, held, for no speed here.
     env.setdefault("MALLOC_ARENA_MAX", "2")
+    # Buffers over 128 KB (page bodies, download chunks) are mapped and go back to the system
+    # when freed; glibc's moving threshold would keep them in the heap (81 -> 76 MB a worker).
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
     env.update({"HOST": settings.host, "PORT": str(settings.port),
                 "WEB_CONCURRENCY": str(settings.workers), "WEB_THREADS": str(settings.threads)})
     sys.stdout.flush()
