@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
@@ -12,6 +13,7 @@ from havarti.config import ConfigError, parse_duration
 from havarti.domain.access import NewToken
 from havarti.domain.policy import Rule, requirement
 from havarti.errors import InvalidRequest
+from havarti.records import Reservation
 from havarti.web import context
 from havarti.web.auth import require
 from havarti.web.manage import json_object
@@ -23,7 +25,7 @@ def _admin(action: str = "administer this index") -> None:
     require(request, "admin", action)
 
 
-def _duration(raw: Any) -> Any:
+def _duration(raw: Any) -> timedelta | None:
     if raw in (None, ""):
         return None
     if not isinstance(raw, str):
@@ -98,7 +100,7 @@ def api_reserve() -> tuple[Response, int]:
     return jsonify(reservation.as_json()), 201
 
 
-def _reserve(pattern: str, note: str) -> Any:
+def _reserve(pattern: str, note: str) -> Reservation:
     return context.index().reserve(pattern, note, request.remote_addr)
 
 
