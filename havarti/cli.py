@@ -31,20 +31,28 @@ def main() -> None:
     """Havarti: a private package index and caching proxy for PyPI."""
 
 
-def banner(settings: Settings) -> str:
-    url = settings.base_url()
-    host = url.split("://", 1)[1].split("/", 1)[0].split(":")[0]
-    return f"""Havarti is serving at {url}/
-  storage: {settings.storage}   database: {settings.database_url.split('@')[-1]}   upstream: {settings.primary_upstream}
+def banner(settings: Settings, warnings: list[str] | None = None) -> str:
+    """What `havarti serve` prints: where it serves, and each client's settings as lines
+    and files that paste as they are (the home page shows the same, see client_config)."""
+    from havarti.domain.client_config import ClientConfig
 
-  pip:    pip install -i {url}/simple/ <package>
-          (pip.conf)  [global]  index-url = {url}/simple/   trusted-host = {host}
-  uv:     uv pip install --index-url {url}/simple/ <package>
-          (uv.toml)   [[index]]  url = "{url}/simple/"  default = true
-  poetry: poetry source add --priority=primary havarti {url}/simple/
-  twine:  twine upload --repository-url {url}/ -u havarti -p "$PASSCODE" dist/*
-  uv:     uv publish --publish-url {url}/ -u havarti -p "$PASSCODE" dist/*
-"""
+    clients = ClientConfig(settings.base_url())
+    database = settings.database_url.split("@")[-1]  # never the password
+    lines = [f"Havarti is serving at {clients.base}/",
+             f"  storage: {settings.storage}   database: {database}   "
+             f"upstream: {settings.primary_upstream}"]
+    lines += [f"  {warning}" for warning in warnings or ()]
+    blocks = [
+        ("pip", clients.pip_line("<package>")),
+        ("pip.conf (~/.config/pip/pip.conf)", clients.pip_conf),
+        ("uv", clients.uv_line("<package>")),
+        ("uv.toml (or [[tool.uv.index]] in pyproject.toml)", clients.uv_toml),
+        ("poetry", clients.poetry_line),
+        ("twine and uv publish", f"{clients.twine_line}\n{clients.uv_publish_line}"),
+    ]
+    for title, text in blocks:
+        lines += ["", f"{title}:", text]
+    return "\n".join(lines) + "\n"
 
 
 @main.command()
@@ -60,11 +68,12 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     With no environment at all this is the embedded default: SQLite and files
     under PACKAGE_CACHE (~/.havarti-packages), PyPI upstream, jobs in-process.
     """
+    from havarti.checks import unreachable_at_start
     from havarti.server import exec_serve
 
     settings = settings_or_exit(host=host, port=port, workers=workers, threads=threads)
     prepare_or_exit(settings)
-    click.echo(banner(settings))
+    click.echo(banner(settings, unreachable_at_start(settings)))
     exec_serve(settings)
 
 
@@ -101,15 +110,16 @@ def db_upgrade() -> None:
 
 @main.command()
 def check() -> None:
-    """Verify configuration, database, storage, broker and upstream: one line each."""
+    """Verify configuration, database, storage, broker, upstream and downloaders: one line each."""
     from havarti.checks import run_checks
 
     settings = settings_or_exit()
     ok = True
-    for name, passed, detail in run_checks(settings):
-        mark = "ok  " if passed else "FAIL"
-        click.echo(f"{mark} {name}: {detail}")
-        ok = ok and passed
+    for name, state, detail in run_checks(settings):
+        # A warning (no downloader yet) leaves the exit code alone: web processes and
+        # downloaders often start together, and serving works without the latter.
+        click.echo(f"{'ok' if state == 'ok' else state.upper():4} {name}: {detail}")
+        ok = ok and state != "fail"
     sys.exit(0 if ok else 1)
 
 
@@ -136,24 +146,47 @@ def worker(celery_args: tuple[str, ...]) -> None:
 @click.option("--python-version", "python_versions", multiple=True,
               help="Python MAJOR.MINOR to choose files for (repeatable) [default: this one].")
 @click.option("--platform", "platforms", multiple=True,
-              help="Platform tag to choose wheels for, e.g. manylinux_2_17_x86_64 (repeatable) [default: any].")
+              help="Wheel platform tag of the newest system to choose files for, e.g. "
+                   "manylinux_2_28_x86_64, win_amd64 (repeatable) "
+                   "[default: x86-64 Linux, every manylinux level].")
+@click.option("--no-deps", is_flag=True,
+              help="Cache only the requirements given, not their dependencies "
+                   "(for fully pinned files; a pylock.toml never needs resolving).")
+@click.option("--in-process", is_flag=True,
+              help="Download in this process, not through the downloaders (REDIS_URI).")
 @click.option("--timeout", type=click.IntRange(1), default=3600, show_default=True,
               help="Seconds to wait for the downloads.")
 def prefetch(requirements: tuple[Path, ...], python_versions: tuple[str, ...],
-             platforms: tuple[str, ...], timeout: int) -> None:
-    """Cache the files a requirements file needs, with a progress bar and a summary."""
+             platforms: tuple[str, ...], no_deps: bool, in_process: bool, timeout: int) -> None:
+    """Cache the files installing a requirements file needs, dependencies included,
+    with a progress bar and a summary."""
     from havarti.application import Havarti
     from havarti.domain import prefetch as pf
 
     settings = settings_or_exit()
+    if in_process:
+        settings = settings.with_changes(redis_uri=None)
     try:
         target = pf.Target.build(python_versions, platforms)
-        wanted = [r for path in requirements for r in pf.read_requirements(path)]
+        locked = [r for path in requirements if pf.is_lock_file(path)
+                  for r in pf.read_requirements(path)]
+        loose = [r for path in requirements if not pf.is_lock_file(path)
+                 for r in pf.read_requirements(path)]
+        resolver = None if no_deps or not loose else _resolver_binary()
     except pf.PrefetchError as exc:
         fail(str(exc))
+    _require_a_worker(settings)
     prepare_or_exit(settings)
-    index = Havarti(settings, migrate=False).holder.get()
-    plan = pf.plan(index, wanted, target)
+    application = Havarti(settings, migrate=False)
+    index = application.holder.get()
+    if resolver is None:
+        plan = pf.plan(index, locked + loose, target)
+    else:
+        from havarti.resolver import UvResolver, local_index
+
+        with local_index(application, settings) as url:
+            plan = pf.plan_with_dependencies(index, loose, target, UvResolver(url, resolver))
+        plan.merge(pf.plan(index, locked, target))
     try:
         pf.enqueue(index, plan)
     except pf.PrefetchError as exc:
@@ -168,27 +201,80 @@ def prefetch(requirements: tuple[Path, ...], python_versions: tuple[str, ...],
     sys.exit(1 if plan.problems or state.failed else 0)
 
 
+def _resolver_binary() -> str:
+    from havarti.resolver import uv_binary
+
+    return uv_binary()
+
+
+def _require_a_worker(settings: Settings) -> None:
+    """With REDIS_URI, refuse at once when no downloader would take the jobs."""
+    if not settings.redis_uri:
+        return
+    from havarti.jobs.base import START_A_WORKER, WORKER_PING_TIMEOUT
+    from havarti.jobs.celery import sending_runner
+
+    runner = sending_runner(settings)
+    # Longer than /ready waits, and asked twice before refusing: a worker that is starting
+    # up, or on a busy machine, answers late.
+    for wait in (2 * WORKER_PING_TIMEOUT, 5 * WORKER_PING_TIMEOUT):
+        try:
+            if runner.workers(wait):
+                return
+        except Exception as exc:  # noqa: BLE001 -- redis and kombu raise many connection types
+            fail("the broker (Redis) is unavailable: "
+                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    fail(f"no worker is taking jobs from Redis: {START_A_WORKER}, "
+         "or pass --in-process to download here")
+
+
+#: While nothing finishes, the workers are counted again this often (seconds).
+WORKER_RECHECK = 15.0
+
+
 def watch_prefetch(index: Any, plan: Any, timeout: int) -> Any:
-    """Poll until every planned file is cached or failed; a progress bar meanwhile."""
+    """Poll until every planned file is cached or failed; a progress bar meanwhile.
+
+    While nothing finishes, the workers are counted every WORKER_RECHECK seconds:
+    when none has answered twice running, waiting on is pointless and the rest fail at once.
+    """
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from havarti.domain import prefetch as pf
+    from havarti.jobs.base import START_A_WORKER, WORKER_PING_TIMEOUT
 
     deadline = time.monotonic() + timeout
+    reason = f"not cached after {timeout}s (is a downloader running?)"
+    done, since, absent = -1, time.monotonic(), 0
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=None, transient=False) as bar:
         task = bar.add_task("caching files", total=len(plan.files))
         while True:
             state = pf.status(index, plan)
-            bar.update(task, completed=len(state.cached) + len(state.failed))
-            if state.done(plan) or time.monotonic() > deadline:
+            finished = len(state.cached) + len(state.failed)
+            bar.update(task, completed=finished)
+            now = time.monotonic()
+            if state.done(plan) or now > deadline:
                 break
+            if finished != done:
+                done, since = finished, now
+            elif now - since > WORKER_RECHECK:
+                since = now
+                try:
+                    workers = index.jobs.workers(2 * WORKER_PING_TIMEOUT)
+                except Exception:  # noqa: BLE001 -- unknown: keep waiting
+                    workers = None
+                # Twice in a row: one late answer on a busy machine must not end the wait.
+                absent = absent + 1 if workers == 0 else 0
+                if absent == 2:
+                    reason = f"no worker is taking jobs from Redis any more: {START_A_WORKER}"
+                    break
             time.sleep(0.5)
     for wanted in plan.files:
         if wanted.filename not in state.cached and wanted.filename not in state.failed:
-            state.failed[wanted.filename] = f"not cached after {timeout}s (is a downloader running?)"
+            state.failed[wanted.filename] = reason
     return state
 
 

@@ -132,14 +132,25 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
     return parse
 
 
+#: Database URL schemes Havarti runs on (SQLAlchemy dialect[+driver]); psycopg 3 for Postgres.
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgres")
+
+
 def _db_uri(name: str, raw: str) -> str:
-    """Accept the ``postgres://`` form PaaS hand out; psycopg 3 is the driver."""
+    """SQLite or PostgreSQL, also in the ``postgres://`` form PaaS hand out; psycopg 3 is
+    the driver. Any other database is refused by name before a driver is looked for."""
     uri = raw.strip()
     for prefix in ("postgres://", "postgresql://"):
         if uri.startswith(prefix):
             return "postgresql+psycopg://" + uri[len(prefix):]
-    if not re.match(r"^[a-z][a-z0-9+]*://", uri):
+    match = re.match(r"^([a-z][a-z0-9+.-]*)://", uri, re.I)
+    if not match:
         raise ConfigError(f"{name}={raw!r}: expected a database URL such as postgresql://user@host/db")
+    if match.group(1).lower() not in DATABASE_SCHEMES:
+        # The scheme only: the rest of the URL may hold a password.
+        raise ConfigError(f"{name}: {match.group(1)}:// databases are not supported: only SQLite "
+                          "and PostgreSQL are supported (sqlite:////path/havarti.db or "
+                          "postgresql://user@host/db)")
     return uri
 
 

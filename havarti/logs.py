@@ -38,6 +38,16 @@ def escape(text: str) -> str:
 class OneLineFormatter(logging.Formatter):
     """Escapes the message (format string and values alike); indents tracebacks."""
 
+    def format(self, record: logging.LogRecord) -> str:
+        # logging caches a traceback's text on the record (exc_text) for every handler: one
+        # formatted by another handler's formatter first (pytest 9.2's log capture, a
+        # library's) would be written here unindented. Ours is made here, and theirs kept.
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text = cached
+
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 -- logging's name
         record.message = escape(record.message)
         return super().formatMessage(record)

@@ -2,7 +2,13 @@
 # Starts the services the integration tests need, when they are not running already:
 # PostgreSQL and Redis (this machine kind normally has both), and a local OpenStack
 # Swift (Swift API + S3 API) for the cloud storage backends. Idempotent.
-# Prints KEY=VALUE lines the test suite reads (tests/services.env).
+# Prints KEY=VALUE lines the test suite reads (tests/services.env); says on stderr what
+# it installs and starts.
+# The local Swift's ports are settable, so two runs on one machine do not collide:
+#   SWIFT_PORT (proxy, default 8081), SWIFT_BASE_PORT (account/container/object servers on
+#   it, +1, +2; default 6210), SWIFT_MEMCACHE_PORT (default 11311); non-default ports get
+#   their own state directory (SWIFT_DIR, default /tmp/havarti-swift[-PORT]).
+#   scripts/swift-saio.sh stop (with the same variables) stops that Swift.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
@@ -35,6 +41,7 @@ fi
 echo "HAVARTI_TEST_POSTGRES=postgresql://postgres@127.0.0.1:5432/postgres"
 echo "HAVARTI_TEST_REDIS=redis://127.0.0.1:6379"
 
-if [ -x "$here/swift-saio.sh" ]; then
+if [ -f "$here/swift-saio.sh" ]; then
+  log "Swift on 127.0.0.1:${SWIFT_PORT:-8081} (servers ${SWIFT_BASE_PORT:-6210}-$(( ${SWIFT_BASE_PORT:-6210} + 2 )), memcached ${SWIFT_MEMCACHE_PORT:-11311})"
   bash "$here/swift-saio.sh" | sed 's/^/HAVARTI_TEST_/'
 fi

@@ -5,7 +5,8 @@
 # 8080, which is Havarti's default.
 #   swift-saio.sh         install if missing, configure, start (idempotent), print auth info
 #   swift-saio.sh stop    stop every process this script started (by PID file)
-# Env: SWIFT_DIR (state dir, default /tmp/havarti-swift), SWIFT_PORT (proxy, default 8081),
+# Env: SWIFT_DIR (state dir, default /tmp/havarti-swift, or /tmp/havarti-swift-$SWIFT_PORT
+#      for another port, so two instances never share state), SWIFT_PORT (proxy, default 8081),
 #      SWIFT_BASE_PORT (account/container/object = +0/+1/+2, default 6210),
 #      SWIFT_MEMCACHE_PORT (private memcached, default 11311),
 #      SWIFT_VENV (where Swift from PyPI is installed, default /opt/swift-venv).
@@ -14,8 +15,9 @@
 # S3 API (s3api middleware) on the same port: access key test:tester, secret testing.
 set -euo pipefail
 
-D=${SWIFT_DIR:-/tmp/havarti-swift}
+log() { echo "swift: $*" >&2; }
 PORT=${SWIFT_PORT:-8081}
+if [ "$PORT" = 8081 ]; then D=${SWIFT_DIR:-/tmp/havarti-swift}; else D=${SWIFT_DIR:-/tmp/havarti-swift-$PORT}; fi
 BP=${SWIFT_BASE_PORT:-6210}
 MCPORT=${SWIFT_MEMCACHE_PORT:-11311}
 VENV=${SWIFT_VENV:-/opt/swift-venv}
@@ -58,10 +60,12 @@ stop_all   # clean up a half-started instance
 #    Debian (tempauth keeps its tokens in memcache). Debian's own swift 2.30.1 also works:
 #    apt-get install swift-proxy swift-account swift-container swift-object, and VENV=/usr.
 if [ ! -x "$VENV/bin/swift-proxy-server" ]; then
+  log "installing Swift 2.38.3 from PyPI into $VENV (about a minute)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q 'swift==2.38.3'
 fi
 if ! command -v memcached >/dev/null; then
+  log "installing memcached (apt-get)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends memcached >/dev/null ||
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends memcached >/dev/null; }
 fi
@@ -150,6 +154,7 @@ EOF
 fi
 
 # 3. Start: a private memcached + 4 single-process servers (workers = 0), PIDs in $RUN.
+log "starting memcached on 127.0.0.1:$MCPORT and Swift on 127.0.0.1:$PORT (servers $BP-$((BP + 2)), state in $D)"
 memcached -l 127.0.0.1 -p "$MCPORT" -U 0 -m 32 -u "$(id -un)" >"$LOG/memcached.log" 2>&1 &
 echo $! > "$RUN/memcached.pid"
 for s in $SERVERS; do

@@ -39,14 +39,18 @@ class DailyCounts:
                 .where(DailyCount.day >= first.isoformat())
                 .group_by(DailyCount.day, DailyCount.kind)).all()]
 
-    def top_projects(self, first: date, kind: str, limit: int) -> list[tuple[str, int, int, int]]:
-        """(project, requests, requests of ``kind``, bytes) from ``first`` on, most requested first."""
+    def top_projects(self, first: date, kind: str, limit: int,
+                     kinds: tuple[str, ...] | None = None) -> list[tuple[str, int, int, int]]:
+        """(project, counts, counts of ``kind``, bytes) from ``first`` on, of the ``kinds``
+        given (default: all), highest count first."""
         with self.db.session() as session:
             of_kind = func.sum(DailyCount.count).filter(DailyCount.kind == kind)
+            counted = (DailyCount.kind.in_(kinds),) if kinds is not None else ()
             return [(p, int(n or 0), int(h or 0), int(b or 0)) for p, n, h, b in session.execute(
                 select(DailyCount.project, func.sum(DailyCount.count), of_kind,
                        func.sum(DailyCount.bytes))
-                .where(DailyCount.day >= first.isoformat()).group_by(DailyCount.project)
+                .where(DailyCount.day >= first.isoformat(), *counted)
+                .group_by(DailyCount.project)
                 .order_by(func.sum(DailyCount.count).desc(), DailyCount.project)
                 .limit(limit)).all()]
 

@@ -28,7 +28,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -80,9 +80,13 @@ class Fetcher:
 
     def __init__(self, files: FileStore, leases: Leases, storage: Storage,
                  upstream: UpstreamClient, spool_dir: Path,
-                 max_file_size: int = MAX_FILE_SIZE) -> None:
+                 max_file_size: int = MAX_FILE_SIZE,
+                 on_fetched: Callable[[str, int], None] | None = None) -> None:
         self.files, self.leases = files, leases
         self.storage, self.upstream = storage, upstream
+        #: Told (project, bytes) of every file fetched from upstream and stored, whoever
+        #: asked for it: a client, a background download, prefetch (the stats page counts it).
+        self.on_fetched = on_fetched
         self.spool_dir = spool_dir
         self.max_file_size = max_file_size
         self._downloads: dict[str, Download] = {}
@@ -241,6 +245,8 @@ class Fetcher:
         row = self._record(download.project, file, key, hasher)
         log.info("fetched project=%s file=%s bytes=%d seconds=%.3f", download.project,
                  file.filename, hasher.size, time.monotonic() - started)
+        if self.on_fetched is not None:
+            self.on_fetched(download.project, hasher.size)
         with download.cond:
             download.row = row
             download.state = DownloadState.DONE

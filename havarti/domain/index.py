@@ -49,7 +49,7 @@ from havarti.domain.ports import (
     TokenStore,
     UpstreamPageStore,
 )
-from havarti.domain.stats import CACHE_HIT, UPSTREAM, StatsRecorder
+from havarti.domain.stats import CACHE_HIT, FETCHED, UPSTREAM, StatsRecorder
 from havarti.domain.uploads import Upload, accept_upload
 from havarti.domain.visibility import Visibility
 from havarti.errors import (
@@ -198,7 +198,9 @@ class PackageIndex:
         self.mirror = Mirror(stores.pages, upstream, settings.index_ttl,
                              settings.revalidate_wait, settings.not_found_ttl, cache_bytes // 2)
         self.fetcher = Fetcher(self.files, self.leases, storage, upstream,
-                               Path(settings.package_cache) / "spool", settings.max_file_size)
+                               Path(settings.package_cache) / "spool", settings.max_file_size,
+                               on_fetched=lambda project, size: self.stats.record(
+                                   project, FETCHED, size))
         self.jobs = jobs
         #: Keyed by what the page is made of: the private files' serial, the upstream digest.
         self._pages: BoundedCache[tuple, RenderedPage] = BoundedCache(
@@ -368,7 +370,8 @@ class PackageIndex:
         return StreamingFile(filename, upstream_file.size, upstream_file.sha256, chunks)
 
     def count_download(self, project: str, hit: bool, size: int) -> None:
-        """Count a file request for the stats page: from storage (hit) or upstream."""
+        """Count a file request for the stats page: from storage (hit) or not (a miss:
+        streamed along its download, or redirected upstream)."""
         self.stats.record(normalized(project), CACHE_HIT if hit else UPSTREAM, size)
 
     def read(self, file: StoredFile, start: int = 0, end: int | None = None) -> Iterator[bytes]:

@@ -220,8 +220,10 @@ class StatsStore(Protocol):
         """(day, kind, count, bytes) totals from ``first`` on."""
         ...
 
-    def top_projects(self, first: date, kind: str, limit: int) -> list[tuple[str, int, int, int]]:
-        """(project, requests, requests of ``kind``, bytes), most requested first."""
+    def top_projects(self, first: date, kind: str, limit: int,
+                     kinds: tuple[str, ...] | None = None) -> list[tuple[str, int, int, int]]:
+        """(project, counts, counts of ``kind``, bytes) of the ``kinds`` given (default:
+        all), highest count first."""
         ...
 
     def stored_by_origin(self) -> dict[bool, tuple[int, int]]:
@@ -321,4 +323,9 @@ class JobQueue(Protocol):
 
     def pending(self) -> int:
         """Jobs queued or running; -1 when unknown."""
+        ...
+
+    def workers(self, timeout: float) -> int | None:
+        """Worker processes taking jobs, asked within ``timeout`` seconds; None when jobs
+        run in this process. Raises when that cannot be known (the broker is down)."""
         ...

@@ -1,27 +1,33 @@
 """Prefetch: warm the cache with the files a requirements file (or pylock.toml) needs.
 
 Three steps, each a plain function the CLI calls: read the requirements, plan
-which files match (newest version the specifier allows, wheels whose tags fit
-the target Pythons and platforms, the sdist when no wheel fits), then queue one
-``cache_file`` job per file and watch the database until each is stored or its
-job failed.
+which files an install needs, then queue one ``cache_file`` job per file and
+watch the database until each is stored or its job failed.
+
+Planning resolves the requirements and everything they depend on, for each
+target Python and platform, with a real resolver (uv, asked through Havarti's
+own index so the pages are stored too: :mod:`havarti.resolver`); with
+``--no-deps`` (a lock file lists everything already) each requirement is taken
+alone, at the newest version it allows. For each pinned version the files are
+those pip would install on the target (:func:`installed_wheels`), or the sdist
+when no wheel fits.
 """
 
 from __future__ import annotations
 
 import sys
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging import tags
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from havarti.domain.index import PackageIndex
+from havarti.domain.platforms import DEFAULT_PLATFORM, Platform, UnknownPlatform, installed_wheels
 from havarti.errors import HavartiError, NotFound, UpstreamError
 from havarti.records import PageFile
 
@@ -35,13 +41,13 @@ class Target:
     """The Pythons and platforms files are chosen for."""
 
     python_versions: tuple[tuple[int, int], ...]
-    platforms: tuple[str, ...] | None  # None: any platform
+    platforms: tuple[Platform, ...]
 
     @classmethod
     def build(cls, python_versions: Iterable[str] = (), platforms: Iterable[str] = ()) -> Target:
         """From ``--python-version 3.11`` and ``--platform manylinux_2_17_x86_64`` values.
 
-        No Python version: the running one. No platform: any platform.
+        No Python version: the running one. No platform: x86-64 Linux (manylinux).
         """
         versions = []
         for raw in python_versions:
@@ -51,46 +57,32 @@ class Target:
             versions.append((int(parts[0]), int(parts[1])))
         if not versions:
             versions = [sys.version_info[:2]]
-        return cls(tuple(versions), tuple(platforms) or None)
-
-    def accepts_python(self, requires_python: str | None) -> bool:
-        """Whether a file's Requires-Python admits this target's Python."""
-        if not requires_python:
-            return True
         try:
-            spec = SpecifierSet(requires_python)
-        except InvalidSpecifier:
-            return True  # an unreadable constraint must not hide the file
-        return any(spec.contains(f"{major}.{minor}", prereleases=True)
-                   for major, minor in self.python_versions)
+            chosen = tuple(Platform.parse(p) for p in platforms) or (Platform.parse(DEFAULT_PLATFORM),)
+        except UnknownPlatform as exc:
+            raise PrefetchError(str(exc)) from None
+        return cls(tuple(dict.fromkeys(versions)), chosen)
 
-    def accepts_wheel(self, filename: str) -> bool:
-        """A wheel fits when one of its tags names a target interpreter/ABI and platform.
-
-        Platforms match exactly as given (pass several for manylinux variants).
-        """
-        try:
-            wheel_tags = parse_wheel_filename(filename)[3]
-        except InvalidWheelFilename:
-            return False
-        pairs = self._interpreters()
-        return any((tag.interpreter, tag.abi) in pairs and (
-            self.platforms is None or tag.platform == "any" or tag.platform in self.platforms)
-            for tag in wheel_tags)
-
-    def _interpreters(self) -> set[tuple[str, str]]:
-        pairs = set()
+    def each(self) -> Iterator[Target]:
+        """One target per Python and platform: what one resolution is for."""
         for version in self.python_versions:
-            # The platform is judged separately, so one placeholder platform suffices.
-            for tag in (*tags.cpython_tags(version, platforms=["any"]),
-                        *tags.compatible_tags(version, platforms=["any"])):
-                pairs.add((tag.interpreter, tag.abi))
-        return pairs
+            for platform in self.platforms:
+                yield Target((version,), (platform,))
 
     def describe(self) -> str:
         """The target in one line."""
         pythons = ", ".join(f"{major}.{minor}" for major, minor in self.python_versions)
-        return f"Python {pythons}" + (f" on {', '.join(self.platforms)}" if self.platforms else "")
+        return f"Python {pythons} on {', '.join(p.tag for p in self.platforms)}"
+
+
+def _accepts_python(python: tuple[int, int], requires_python: str | None) -> bool:
+    if not requires_python:
+        return True
+    try:
+        spec = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        return True  # an unreadable constraint must not hide the file
+    return spec.contains(f"{python[0]}.{python[1]}", prereleases=True)
 
 
 @dataclass(frozen=True)
@@ -110,6 +102,17 @@ class Plan:
     #: (requirement, reason) for requirements nothing could be chosen for.
     problems: list[tuple[str, str]] = field(default_factory=list)
 
+    def add(self, wanted: Iterable[Wanted]) -> None:
+        known = {w.filename for w in self.files}
+        for item in wanted:
+            if item.filename not in known:
+                known.add(item.filename)
+                self.files.append(item)
+
+    def merge(self, other: Plan) -> None:
+        self.add(other.files)
+        self.problems += [p for p in other.problems if p not in self.problems]
+
 
 @dataclass
 class Status:
@@ -123,6 +126,11 @@ class Status:
         return all(w.filename in self.cached or w.filename in self.failed for w in plan.files)
 
 
+def is_lock_file(path: Path) -> bool:
+    """A pylock.toml (PEP 751): every package pinned, dependencies included."""
+    return path.name == "pylock.toml" or (path.name.startswith("pylock.") and path.suffix == ".toml")
+
+
 def read_requirements(path: Path, _including: frozenset[Path] = frozenset()) -> list[Requirement]:
     """Names with optional pins from a requirements file (``-r`` nested) or a pylock.toml."""
     if path.resolve() in _including:
@@ -131,7 +139,7 @@ def read_requirements(path: Path, _including: frozenset[Path] = frozenset()) -> 
         text = path.read_text()
     except OSError as exc:
         raise PrefetchError(f"{path}: {exc.strerror or exc}") from None
-    if path.name == "pylock.toml" or (path.name.startswith("pylock.") and path.suffix == ".toml"):
+    if is_lock_file(path):
         return _read_pylock(path, text)
     requirements = []
     for number, raw in enumerate(text.splitlines(), 1):
@@ -169,7 +177,6 @@ def _read_pylock(path: Path, text: str) -> list[Requirement]:
 def plan(index: PackageIndex, requirements: list[Requirement], target: Target) -> Plan:
     """Choose the files to cache for each requirement, through the index's project pages."""
     result = Plan()
-    seen: set[str] = set()
     for requirement in requirements:
         name = canonicalize_name(requirement.name)
         try:
@@ -181,34 +188,74 @@ def plan(index: PackageIndex, requirements: list[Requirement], target: Target) -
         if not chosen:
             result.problems.append((str(requirement), f"no file of {name} matches {target.describe()}"
                                     if page.files else f"{name} has no files"))
-        for f in chosen:
-            if f.filename not in seen:
-                seen.add(f.filename)
-                result.files.append(Wanted(name, f.filename, f.size))
+        result.add(Wanted(name, f.filename, f.size) for f in chosen)
+    return result
+
+
+class ResolutionFailed(HavartiError):
+    """The resolver found no set of versions; the message is its reason, on one line."""
+
+
+#: Pins (``name==version``) for the requirements and all they depend on, for one Python
+#: and platform; raises ResolutionFailed.
+Resolver = Callable[[list[Requirement], tuple[int, int], Platform], list[Requirement]]
+
+
+def plan_with_dependencies(index: PackageIndex, requirements: list[Requirement], target: Target,
+                           resolve: Resolver) -> Plan:
+    """Resolve the requirements with their dependencies for each Python and platform, then
+    choose the pinned versions' files as :func:`plan` does.
+
+    A requirement whose project does not exist is reported on its own and left out,
+    so that one typo does not stop the whole resolution.
+    """
+    result = Plan()
+    known = []
+    for requirement in requirements:
+        try:
+            index.project_page(canonicalize_name(requirement.name))
+        except (NotFound, UpstreamError) as exc:
+            result.problems.append((str(requirement), str(exc)))
+        else:
+            known.append(requirement)
+    if not known:
+        return result
+    for single in target.each():
+        try:
+            pins = resolve(known, single.python_versions[0], single.platforms[0])
+        except ResolutionFailed as exc:
+            result.problems.append((f"dependencies for {single.describe()}", str(exc)))
+            continue
+        result.merge(plan(index, pins, single))
     return result
 
 
 def choose_files(files: list[PageFile], specifier: SpecifierSet, target: Target) -> list[PageFile]:
-    """The newest allowed version's files that fit ``target``: its wheels, else its sdist."""
+    """The newest allowed version's files that fit ``target``.
+
+    For each target Python and platform: the wheels pip would install there
+    (:func:`installed_wheels`), else the sdist it would build from.
+    """
     by_version: dict[Version, list[PageFile]] = {}
     for f in files:
-        if f.yanked is not False or not f.version or not target.accepts_python(f.requires_python):
+        if f.yanked is not False or not f.version:
             continue
         try:
             version = Version(f.version)
         except InvalidVersion:
             continue
         by_version.setdefault(version, []).append(f)
-    allowed = list(specifier.filter(by_version))
-    for version in sorted(allowed, reverse=True):
-        candidates = by_version[version]
-        wheels = [f for f in candidates if f.filename.endswith(".whl")
-                  and target.accepts_wheel(f.filename)]
-        if wheels:
-            return wheels
-        sdists = [f for f in candidates if not f.filename.endswith(".whl")]
-        if sdists:
-            return sdists
+    for version in sorted(specifier.filter(by_version), reverse=True):
+        chosen: dict[str, PageFile] = {}
+        for python in target.python_versions:
+            fitting = [f for f in by_version[version] if _accepts_python(python, f.requires_python)]
+            wheels = [f for f in fitting if f.filename.endswith(".whl")]
+            sdists = [f for f in fitting if not f.filename.endswith(".whl")]
+            for platform in target.platforms:
+                for f in installed_wheels(wheels, python, platform) or sdists:
+                    chosen[f.filename] = f
+        if chosen:
+            return sorted(chosen.values(), key=lambda f: f.filename)
     return []
 
 

@@ -19,8 +19,14 @@ from havarti.domain.ports import StatsStore
 
 log = logging.getLogger(__name__)
 
+#: Kinds of count. A file request served from storage, or not (a miss: streamed along its
+#: download, or redirected upstream); and a file fetched from upstream into storage, by
+#: whoever asked: a client's miss, a background download, prefetch, a downloader worker.
 CACHE_HIT = "cache_hit"
 UPSTREAM = "upstream"
+FETCHED = "fetched"
+#: The kinds that are client requests (the hit ratio, the top projects).
+REQUESTS = (CACHE_HIT, UPSTREAM)
 FLUSH_SECONDS = 2.0
 
 
@@ -36,7 +42,7 @@ class StatsRecorder:
         self._pid = 0
 
     def record(self, project: str, kind: str, size: int) -> None:
-        """Count one request of ``kind`` (cache_hit or upstream) for ``size`` bytes."""
+        """Count one ``kind`` (CACHE_HIT, UPSTREAM or FETCHED) of ``size`` bytes."""
         day = datetime.now(UTC).date().isoformat()
         with self._guard:
             entry = self._pending[(day, project, kind)]
@@ -84,10 +90,14 @@ class Day:
     """One day's download counts and bytes."""
 
     day: date
+    #: Requests served from storage.
     cache_hits: int = 0
+    #: Files fetched from upstream into storage (whoever asked).
     upstream: int = 0
     bytes_saved: int = 0
     bytes_upstream: int = 0
+    #: Requests not served from storage (streamed along a download, or redirected).
+    misses: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,9 +137,14 @@ class Overview:
         return sum(d.bytes_saved for d in self.days)
 
     @property
+    def misses(self) -> int:
+        """File requests not served from storage over the period."""
+        return sum(d.misses for d in self.days)
+
+    @property
     def hit_ratio(self) -> float | None:
-        """The share of requests served from storage, or None without any."""
-        total = self.cache_hits + self.upstream
+        """Of the file requests, the share served from storage; None without any."""
+        total = self.cache_hits + self.misses
         return self.cache_hits / total if total else None
 
 
@@ -139,7 +154,7 @@ def overview(counts: StatsStore, days: int = 30, top: int = 10,
     today = today or datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
     per_day = counts.per_day(first)
-    tops = counts.top_projects(first, CACHE_HIT, top)
+    tops = counts.top_projects(first, CACHE_HIT, top, kinds=REQUESTS)
     by_origin = counts.stored_by_origin()
     totals: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
     for day_text, kind, count, size in per_day:
@@ -148,8 +163,9 @@ def overview(counts: StatsStore, days: int = 30, top: int = 10,
     for offset in range(days):
         day = first + timedelta(days=offset)
         kinds = totals.get(day.isoformat(), {})
-        hit, up = kinds.get(CACHE_HIT, (0, 0)), kinds.get(UPSTREAM, (0, 0))
-        series.append(Day(day, hit[0], up[0], hit[1], up[1]))
+        hit, fetched = kinds.get(CACHE_HIT, (0, 0)), kinds.get(FETCHED, (0, 0))
+        series.append(Day(day, hit[0], fetched[0], hit[1], fetched[1],
+                          misses=kinds.get(UPSTREAM, (0, 0))[0]))
     return Overview(
         days=series,
         top=[ProjectCount(p, n, h, b) for p, n, h, b in tops],

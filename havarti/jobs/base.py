@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Seconds to wait for workers' answers when counting them (the count waits this long).
+WORKER_PING_TIMEOUT = 1.0
+#: What to do when no worker takes jobs (for `havarti prefetch`, `havarti check`, /ready).
+START_A_WORKER = "start one with `celery --app=havarti worker -l info` (or `havarti worker`)"
+
 
 def cache_file(index: PackageIndex, project: str, filename: str) -> str:
     """Download and verify one upstream file into storage (no-op when cached)."""
@@ -73,6 +78,14 @@ class JobRunner(ABC):
     def pending(self) -> int:
         """Jobs queued or running, for metrics; -1 when unknown."""
         return -1
+
+    def workers(self, timeout: float) -> int | None:
+        """How many worker processes take jobs from the queue, asked within ``timeout``
+        seconds; None when jobs need none (they run in this process).
+
+        Raises when that cannot be known (the broker is down).
+        """
+        return None
 
     def describe(self) -> str:
         return type(self).__name__

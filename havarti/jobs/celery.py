@@ -27,7 +27,7 @@ import redis
 
 from havarti.config import Settings
 from havarti.errors import DownloadFailed, UpstreamError
-from havarti.jobs.base import JOBS, JobRunner, job_key
+from havarti.jobs.base import JOBS, WORKER_PING_TIMEOUT, JobRunner, job_key
 
 if TYPE_CHECKING:
     # Not at run time: a web process sends jobs without loading Celery until its first one.
@@ -156,6 +156,10 @@ class SendingApp:
     def send_task(self, *args: Any, **kwargs: Any) -> Any:
         return self.app.send_task(*args, **kwargs)
 
+    @property
+    def control(self) -> Any:
+        return self.app.control
+
 
 class CeleryRunner(JobRunner):
     """Sends jobs to the downloader workers through Redis."""
@@ -206,6 +210,18 @@ class CeleryRunner(JobRunner):
         except redis.RedisError:
             return -1
 
+    def workers(self, timeout: float = WORKER_PING_TIMEOUT) -> int:
+        """Workers consuming the queue, by Celery's ``inspect active_queues`` broadcast.
+
+        Every worker answers within milliseconds, but how many will answer is
+        unknown, so this always waits ``timeout`` seconds.
+        """
+        # A dead broker fails here within the client's short timeout, not in kombu's retries.
+        self.redis.ping()
+        replies = self.app.control.inspect(timeout=timeout).active_queues() or {}
+        return sum(1 for queues in replies.values()
+                   if any(queue.get("name") == QUEUE for queue in queues or ()))
+
     def describe(self) -> str:
         return f"Celery on {self.settings.redis_uri.split('@')[-1] if self.settings.redis_uri else '?'}"
 
@@ -213,3 +229,12 @@ class CeleryRunner(JobRunner):
         self.redis.ping()
         return self.describe()
 
+
+
+def sending_runner(settings: Settings) -> CeleryRunner:
+    """A runner for a process that runs no jobs itself (a CLI command asking about workers)."""
+
+    def no_index() -> PackageIndex:
+        raise RuntimeError("this process runs no jobs")
+
+    return CeleryRunner(SendingApp(settings, no_index), settings)

@@ -117,10 +117,11 @@ def _bytes(value: float) -> str:
 
 
 def requests_chart(days: list[Day]) -> Chart:
-    return stacked(days, [("hit", "from cache", lambda d: d.cache_hits),
-                          ("miss", "from upstream", lambda d: d.upstream)],
-                   "File requests per day",
-                   "Requests served from Havarti's storage versus fetched from upstream, per day",
+    return stacked(days, [("hit", "served from cache", lambda d: d.cache_hits),
+                          ("miss", "fetched from upstream", lambda d: d.upstream)],
+                   "Files per day",
+                   "File requests served from Havarti's storage, and files fetched from "
+                   "upstream (for clients, prefetch and downloaders), per day",
                    _count)
 
 

@@ -1,11 +1,16 @@
-"""The one place domain errors become HTTP answers: a status and a one-line reason."""
+"""The one place domain errors become HTTP answers: a status and a one-line reason.
+
+The reason is the body and the HTTP reason phrase (twine shows it). Tools get it
+as plain text; a browser, which names ``text/html`` first in ``Accept``, gets it in
+the site's layout (error.html).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 
-from flask import Flask, request
+from flask import Flask, has_request_context, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -33,14 +38,56 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def one_line(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    """A plain-text answer whose reason phrase carries the message too (twine shows it)."""
+    """An answer whose body is one line and whose reason phrase carries it too (twine
+    shows it): plain text, or for a browser's error the line in the site's layout."""
     # One line, and nothing that could end a header: controls a client sent (echoed in a
     # reason) become "?".
     line = _CONTROL.sub("?", " ".join(message.split()))[:300]
-    response = Response(line + "\n", status=status, mimetype="text/plain", headers=headers)
+    page = _error_page(status, line) if status >= 400 else None
+    if page is not None:
+        response = Response(page, status=status, mimetype="text/html", headers=headers)
+    else:
+        response = Response(line + "\n", status=status, mimetype="text/plain", headers=headers)
+    if status >= 400 and has_request_context():
+        response.vary.add("Accept")
     reason = line.encode("latin-1", "replace").decode("latin-1")
     response.status = f"{status} {reason}"
     return response
+
+
+def wants_html() -> bool:
+    """Whether this request is a browser's: ``text/html`` named outright, with the highest
+    quality in ``Accept`` and above ``text/plain``.
+
+    pip and uv name ``text/html`` at q=0.01 after the PEP 691 types, curl and twine send
+    ``*/*``: they get plain text. ``Accept: text/plain`` gets plain text.
+    """
+    if not has_request_context():
+        return False
+    accept = request.accept_mimetypes
+    named = {value.lower(): quality for value, quality in accept}
+    html = named.get("text/html", 0)
+    if not named or html <= 0:
+        return False
+    return html >= max(named.values()) and html > named.get("text/plain", 0)
+
+
+HEADINGS = {400: "Bad request", 401: "Passcode needed", 403: "Refused", 404: "Not found",
+            405: "Method not allowed", 406: "Not acceptable", 409: "Conflict", 413: "Too large",
+            415: "Unsupported type", 416: "Range not satisfiable", 429: "Too many requests"}
+
+
+def _error_page(status: int, line: str) -> str | None:
+    """The error in the site's layout, for a browser; None for tools (or if it cannot render)."""
+    if not wants_html():
+        return None
+    try:
+        return render_template("error.html", status=status, message=line,
+                               heading=HEADINGS.get(status) or ("Something went wrong"
+                                                                if status >= 500 else "Refused"))
+    except Exception:  # noqa: BLE001 -- an error page must never fail: plain text then
+        log.exception("error-page-failed status=%d", status)
+        return None
 
 
 def unauthorized(message: str) -> Response:

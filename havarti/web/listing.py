@@ -45,9 +45,27 @@ def render_listing(project: str, releases: list[Release], cached: frozenset[str]
             uploaded = f.upload_datetime.strftime("%Y-%m-%d %H:%M UTC") if f.upload_time else "—"  # type: ignore[union-attr]
             out.append(
                 f'  <tr id="{filename}"{row_class}><th scope="row"><a href="{escape(file_url(project, f.filename))}">'
-                f'{filename}</a>{notes}</th><td>{filesize(f.size)}</td><td>{uploaded}</td>'
-                f'<td>{escape(f.requires_python or "any")}</td><td>{ORIGINS.get(origin, origin)}</td>'
-                f'<td><code class="sha">{escape(f.hashes.get("sha256", "—"))}</code></td></tr>\n')
+                f'{filename}</a>{notes}</th><td data-label="Size">{filesize(f.size)}</td>'
+                f'<td data-label="Uploaded">{uploaded}</td>'
+                f'<td data-label="Requires Python">{escape(f.requires_python or "any")}</td>'
+                f'<td data-label="Origin">{ORIGINS.get(origin, origin)}</td>'
+                f'<td data-label="SHA-256">{_short_hash(f.filename, f.hashes.get("sha256"))}</td></tr>\n')
         out.append("  </tbody>\n")
     out.append("</table>\n")
     return "".join(out).encode()
+
+
+#: Hex digits of a sha256 shown in the table: enough to tell files apart at a glance.
+SHORT_HASH = 12
+
+
+def _short_hash(filename: str, sha256: str | None) -> str:
+    """The hash column: a short hash linking to the file's page (which shows it whole),
+    and a copy button (shown by havarti.js) that copies the whole hash."""
+    if not sha256:
+        return "—"
+    full = escape(sha256)
+    return (f'<a class="sha" href="files/{escape(quote(filename))}/" title="sha256 {full}">'
+            f'<code>{escape(sha256[:SHORT_HASH])}</code></a>'
+            f'<button type="button" class="copy-hash" hidden data-copy-text="{full}" '
+            f'aria-label="Copy the SHA-256 of {escape(filename)}">Copy</button>')

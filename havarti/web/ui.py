@@ -6,15 +6,17 @@ strict Content-Security-Policy backs up the description sanitiser.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
 from havarti.distributions import normalized, same_version
 from havarti.domain import browse
+from havarti.domain.client_config import ClientConfig
 from havarti.domain.index import RenderedPage
 from havarti.domain.text import is_version
 from havarti.errors import HavartiError
@@ -32,7 +34,9 @@ LISTING_MARK = "<!--havarti:listing-->"
 
 @bp.after_app_request
 def security_headers(response: Response) -> Response:
-    if response.mimetype == "text/html" and request.blueprint in ("ui", "manage", "admin"):
+    # The UI's pages, and error pages in its layout whichever blueprint answered.
+    if response.mimetype == "text/html" and (request.blueprint in ("ui", "manage", "admin")
+                                             or response.status_code >= 400):
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -49,13 +53,17 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
+@bp.app_template_filter("words")
+def words(text: str) -> Markup:
+    """Command text for a ``<pre>``: each word in a span that never breaks inside, so a
+    line wraps between words ("-u havarti", a project name) and copies as written."""
+    return Markup(re.sub(r"\S+", lambda m: f'<span class="w">{m.group()}</span>',
+                         str(escape(text))))
+
+
 @bp.app_template_filter("thousands")
 def thousands(value: int) -> str:
     return f"{value:,}"
-
-
-def _error_page(status: int, message: str) -> tuple[str, int]:
-    return render_template("error.html", status=status, message=" ".join(message.split())), status
 
 
 #: Highest ``page`` asked for by number (a bigger one would overflow the database's integers).
@@ -73,7 +81,7 @@ def _page_number() -> int | Response:
 @bp.get("/")
 def home() -> str:
     catalog = context.index().catalog
-    return render_template("home.html", base=context.base_url(),
+    return render_template("home.html", clients=ClientConfig(context.base_url()),
                            overview=catalog.overview(), counts=catalog.counts(),
                            passcode_set=bool(context.settings().passcode))
 
@@ -109,7 +117,7 @@ def project(name: str) -> Response | tuple[str, int] | str:
     try:
         rendered = index.project_page(canonical)
     except HavartiError as exc:
-        return _error_page(status_for(exc), str(exc))
+        return one_line(status_for(exc), str(exc))
     row, description = index.catalog.description(canonical)
     private = bool(row and row.private)
     cached = index.catalog.cached_filenames(canonical) if not private else frozenset()
@@ -120,13 +128,13 @@ def project(name: str) -> Response | tuple[str, int] | str:
             return one_line(400, f"{version[:80]!r} is not a valid version")
         found = listing.page_of(version)
         if found is None:
-            return _error_page(404, f"{canonical} has no version {version[:80]!r}")
+            return one_line(404, f"{canonical} has no version {version[:80]!r}")
         number = found
     if number > listing.pages:
-        return _error_page(404, f"no page {number}: {canonical} has {listing.pages} "
+        return one_line(404, f"no page {number}: {canonical} has {listing.pages} "
                                 f"page{'s' if listing.pages != 1 else ''} of versions")
     part = _listing_page(canonical, rendered.json_etag, cached, listing, number)
-    page = render_template("project.html", base=context.base_url(), name=canonical,
+    page = render_template("project.html", clients=ClientConfig(context.base_url()), name=canonical,
                            display_name=row.display_name if row else canonical, private=private,
                            description=description, stale=rendered.stale, listing=listing,
                            part=part, listing_html=Markup(LISTING_MARK))
@@ -205,10 +213,10 @@ def file_page(name: str, filename: str) -> Response | tuple[str, int] | str:
     try:
         rendered = context.index().project_page(canonical)
     except HavartiError as exc:
-        return _error_page(status_for(exc), str(exc))
+        return one_line(status_for(exc), str(exc))
     found = next((f for f in rendered.page.files if f.filename == filename), None)
     if found is None:
-        return _error_page(404, f"no file {filename!r} in project {canonical!r}")
+        return one_line(404, f"no file {filename!r} in project {canonical!r}")
 
     history = [entry for entry in context.index().audit_log(canonical)
                if entry.filename == filename]

@@ -185,13 +185,16 @@ def test_db_upgrade_is_idempotent(tmp_path):
 
 
 def test_embedded_default_starts_with_no_environment(tmp_path):
-    """Nothing set but PORT (and HOME, for the default data directory ~/.havarti-packages)."""
+    """Nothing set but PORT (and HOME, for the default data directory ~/.havarti-packages),
+    and FALLBACK: `serve` checks at start that the upstream can be connected to, and tests
+    never reach the internet (the default upstream is checked in tests/unit/test_config.py)."""
     home, port = tmp_path / "home", free_port()
     home.mkdir()
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "havarti.cli", "serve"],
-                                   env=clean_env({"HOME": str(home), "PORT": str(port)}),
+                                   env=clean_env({"HOME": str(home), "PORT": str(port),
+                                                  "FALLBACK": f"http://127.0.0.1:{free_port()}/simple/"}),
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60

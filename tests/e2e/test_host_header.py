@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 import httpx
 
 from tests.conftest import PASSCODE
@@ -27,7 +30,9 @@ def test_public_url_is_used_for_every_absolute_url_whatever_the_host(start_serve
     assert file_urls(document) == [f"https://pkgs.example.test/files/hosted/{wheel.filename}"]
     assert document["urls"][0]["url"] == f"https://pkgs.example.test/files/hosted/{wheel.filename}"
     home = httpx.get(server.url + "/", headers=FORGED)
-    assert "pip install -i https://pkgs.example.test/simple/ requests" in home.text
+    # The command as the page shows it (each word in a span of its own).
+    shown = unescape(re.sub(r"<[^>]+>", "", home.text))
+    assert "pip install -i https://pkgs.example.test/simple/ requests" in shown
     for path in EMBEDDING:
         response = httpx.get(server.url + path, headers=FORGED)
         assert response.status_code == 200, path

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import dists
 from tests.support.fakeindex import FakeIndex
-from tests.support.server import clean_env
+from tests.support.server import clean_env, free_port
 
 
 def havarti(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -31,6 +31,8 @@ def test_worker_without_redis_is_refused(tmp_path: Path) -> None:
     (["-r", "requirements.txt"], "ok-package\n===\n", "requirements.txt:2: not a requirement"),
     (["-r", "requirements.txt", "--python-version", "3"], "ok-package\n",
      "--python-version '3': expected MAJOR.MINOR"),
+    (["-r", "requirements.txt", "--platform", "any"], "ok-package\n",
+     "--platform 'any': expected a wheel platform tag such as manylinux_2_28_x86_64"),
 ])
 def test_prefetch_refusals_are_one_line_and_exit_2(tmp_path: Path, args: list[str],
                                                    content: str | None, message: str) -> None:
@@ -41,6 +43,49 @@ def test_prefetch_refusals_are_one_line_and_exit_2(tmp_path: Path, args: list[st
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_prefetch_with_the_broker_unreachable_is_refused_at_once(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("ok-package\n")
+    env = {"PACKAGE_CACHE": str(tmp_path / "data"), "REDIS_URI": f"redis://127.0.0.1:{free_port()}/0"}
+    result = havarti(["prefetch", "-r", str(tmp_path / "requirements.txt")], env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("havarti: the broker (Redis) is unavailable: ")
+
+
+def test_prefetch_caches_dependencies_unless_no_deps(tmp_path: Path) -> None:
+    upstream = FakeIndex().start()
+    try:
+        app = dists.wheel("needs-dep", "1.0", requires=("the-dep<2",))
+        dep, too_new = dists.wheel("the-dep", "1.5"), dists.wheel("the-dep", "2.0")
+        upstream.publish("needs-dep", app, "1.0")
+        upstream.publish("the-dep", dep, "1.5")
+        upstream.publish("the-dep", too_new, "2.0")
+        requirements = tmp_path / "requirements.txt"
+        requirements.write_text("needs-dep==1.0\n")
+        env = {"PACKAGE_CACHE": str(tmp_path / "data"), "FALLBACK": upstream.url}
+
+        result = havarti(["prefetch", "-r", str(requirements), "--no-deps"], env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"1 of 1 files cached, {len(app.data):,} bytes" in result.stdout
+        assert upstream.fetch_count(dep.filename) == 0
+
+        result = havarti(["prefetch", "-r", str(requirements)], env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"2 of 2 files cached, {len(app.data) + len(dep.data):,} bytes" in result.stdout
+        assert (upstream.fetch_count(dep.filename), upstream.fetch_count(too_new.filename)) == (1, 0)
+
+        # A resolution that cannot succeed: the resolver's reason, on one line.
+        requirements.write_text("needs-dep==1.0\nthe-dep>=2\n")
+        result = havarti(["prefetch", "-r", str(requirements)], env)
+        assert result.returncode == 1, result.stdout + result.stderr
+        failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED ")]
+        assert len(failed) == 1 and failed[0].startswith(
+            "FAILED dependencies for Python "), result.stdout
+        assert "the-dep" in failed[0] and "unsatisfiable" in failed[0]
+    finally:
+        upstream.down()
 
 
 def test_prefetch_caches_matching_files_and_reports_failures(tmp_path: Path) -> None:

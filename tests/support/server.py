@@ -30,6 +30,11 @@ def remove_metrics_folders() -> None:
     DATA_DIRS.clear()
 
 
+#: The upstream of a server a test gives none: nothing listens there (the discard port),
+#: so `havarti serve`'s start-up check never reaches the internet.
+NO_UPSTREAM = "http://127.0.0.1:9/simple/"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -94,7 +99,7 @@ class HavartiServer:
         # HAVARTI_TEST_STORAGE runs the suite on a cloud backend (tests/support/cloud.py).
         storage = {} if "STORAGE" in self.env else test_storage_env(self.data_dir)
         env = clean_env({"PACKAGE_CACHE": str(self.data_dir), "PORT": str(self.port),
-                         "HOST": "127.0.0.1", **storage, **self.env})
+                         "HOST": "127.0.0.1", "FALLBACK": NO_UPSTREAM, **storage, **self.env})
         self.log_path = self.data_dir.parent / f"havarti-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = self.command or [sys.executable, "-m", "havarti.cli", "serve", "--workers", "2"]

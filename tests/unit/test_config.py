@@ -140,3 +140,39 @@ def test_default_upstream_is_pypi_simples_own_constant_without_importing_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == [PYPI_SIMPLE_ENDPOINT, "False"]
+
+
+@pytest.mark.parametrize("variable,url", [
+    ("DB_URI", "mysql://root:hunter2@db/havarti"),
+    ("DATABASE_URL", "mysql+pymysql://root:hunter2@db/havarti"),
+    ("DATABASE_URL", "oracle://scott:hunter2@db/havarti"),
+])
+def test_other_databases_are_refused_by_name_in_one_line_exit_2(tmp_path, variable, url):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: url})
+    assert "only SQLite and PostgreSQL are supported" in str(caught.value)
+    result = CliRunner().invoke(main, ["serve"], env={variable: url,
+                                                      "PACKAGE_CACHE": str(tmp_path / "d")})
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "only SQLite and PostgreSQL are supported" in line
+    # Not the driver's ImportError, and never the password.
+    assert "MySQLdb" not in line and "No module" not in line and "hunter2" not in line
+    assert line.startswith(f"havarti: configuration error: {variable}: ")
+
+
+@pytest.mark.parametrize("url", ["sqlite:////tmp/h.db", "postgresql://u@db/h",
+                                 "postgresql+psycopg://u@db/h", "postgres://u@db/h"])
+def test_sqlite_and_postgresql_urls_are_accepted(url):
+    assert load_settings({"DB_URI": url}).db_uri
+
+
+def test_honcho_is_a_deploy_extra_that_the_test_extra_includes():
+    import tomllib
+
+    project = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert [r.split(">")[0] for r in extras["deploy"]] == ["honcho"]
+    assert "havarti[deploy]" in extras["test"]
+    assert not any(r.startswith("honcho") for r in extras["test"] + project["dependencies"])
+    assert "pip install -e '.[deploy]'" in README.read_text()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 
+from havarti.domain.platforms import Platform
 from havarti.domain.prefetch import PrefetchError, Target, choose_files, read_requirements
 from havarti.records import PageFile
 
@@ -107,17 +108,65 @@ def test_requires_python_excludes_files_for_other_pythons() -> None:
 def test_wheels_fit_python_and_platform_else_the_sdist() -> None:
     files = [page_file("demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "1.0"),
              page_file("demo-1.0-cp311-cp311-win_amd64.whl", "1.0"),
+             page_file("demo-1.0-cp311-cp311-macosx_11_0_arm64.whl", "1.0"),
+             page_file("demo-1.0-cp311-cp311-musllinux_1_1_x86_64.whl", "1.0"),
              page_file("demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "1.0"),
              page_file("demo-1.0.tar.gz", "1.0")]
     linux = Target.build(["3.11"], ["manylinux_2_17_x86_64"])
     assert names(choose_files(files, SpecifierSet(""), linux)) == [
         "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"]
+    # The default is what Pythons on x86-64 Linux install: not Windows', macOS' or musl's wheels.
     assert names(choose_files(files, SpecifierSet(""), PY311)) == [
-        "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "demo-1.0-cp311-cp311-win_amd64.whl"]
-    both = Target.build(["3.11", "3.12"], ["manylinux_2_17_x86_64"])
+        "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"]
+    both = Target.build(["3.11", "3.12"], ["manylinux_2_17_x86_64", "win_amd64"])
     assert names(choose_files(files, SpecifierSet(""), both)) == [
-        "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
-        "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"]
-    # No wheel for 3.10: the sdist is what pip would build from.
+        "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "demo-1.0-cp311-cp311-win_amd64.whl",
+        # No Windows wheel for 3.12: the sdist is what pip would build from there.
+        "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", "demo-1.0.tar.gz"]
+    assert names(choose_files(files, SpecifierSet(""), Target.build(["3.11"], ["macosx_14_0_arm64"]))) == [
+        "demo-1.0-cp311-cp311-macosx_11_0_arm64.whl"]
+    # No wheel for 3.10: the sdist.
     assert names(choose_files(files, SpecifierSet(""), Target.build(["3.10"]))) == [
         "demo-1.0.tar.gz"]
+
+
+def test_each_glibc_level_gets_the_wheel_pip_there_prefers_and_no_more() -> None:
+    files = [page_file("native-2.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "2.0"),
+             page_file("native-2.0-cp39-abi3-manylinux_2_28_x86_64.whl", "2.0"),
+             page_file("native-2.0-cp311-abi3-manylinux_2_28_x86_64.whl", "2.0"),
+             page_file("native-2.0-cp37-abi3-manylinux_2_28_x86_64.whl", "2.0"),
+             page_file("native-2.0-cp311-cp311-manylinux_2_34_aarch64.whl", "2.0"),
+             page_file("native-2.0-cp39-abi3-manylinux_2_34_x86_64.whl", "2.0"),
+             page_file("native-2.0.tar.gz", "2.0")]
+    # glibc 2.17-2.27 takes the 2014 wheel; 2.28-2.33 the cp311 one (the interpreter ranks
+    # first); 2.34 and newer still that one, as pip would: the 2_34 wheel is never chosen.
+    assert names(choose_files(files, SpecifierSet(""), PY311)) == [
+        "native-2.0-cp311-abi3-manylinux_2_28_x86_64.whl",
+        "native-2.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"]
+    # An older system's family stops at its own glibc.
+    assert names(choose_files(files, SpecifierSet(""), Target.build(["3.11"], ["manylinux2014_x86_64"]))) == [
+        "native-2.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"]
+    # For Python 3.10 the cp311 wheel does not fit: the 2_34 one wins on the newest systems.
+    assert names(choose_files(files, SpecifierSet(""), Target.build(["3.10"]))) == [
+        "native-2.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "native-2.0-cp39-abi3-manylinux_2_28_x86_64.whl",
+        "native-2.0-cp39-abi3-manylinux_2_34_x86_64.whl"]
+
+
+@pytest.mark.parametrize(("tag", "uv_name"), [
+    ("manylinux_2_28_x86_64", "x86_64-manylinux_2_28"),
+    ("manylinux_2_30_x86_64", "x86_64-manylinux_2_28"),
+    ("manylinux2014_aarch64", "aarch64-manylinux_2_17"),
+    ("musllinux_1_2_x86_64", "x86_64-unknown-linux-musl"),
+    ("macosx_11_0_arm64", "aarch64-apple-darwin"),
+    ("win_amd64", "x86_64-pc-windows-msvc"),
+])
+def test_platform_tags_become_the_resolvers_platforms(tag: str, uv_name: str) -> None:
+    assert Platform.parse(tag).uv_name == uv_name
+    assert tag in Platform.parse(tag).accepts
+
+
+@pytest.mark.parametrize("raw", ["any", "linux", "manylinux_2_17_ppc64le", "win_x86"])
+def test_unknown_platform_is_refused(raw: str) -> None:
+    with pytest.raises(PrefetchError, match=f"--platform '{raw}': "):
+        Target.build(["3.11"], [raw])

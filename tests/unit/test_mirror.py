@@ -178,6 +178,7 @@ def test_upstream_404_forgets_the_stored_page(make_mirror, upstream):
     upstream.failure = UpstreamNotFound("no project 'demo' upstream")
     with pytest.raises(UpstreamNotFound):
         mirror.state("demo")
+    mirror.flush(5)  # the stored page is deleted by the writer thread, after the answer
     # Nothing is left to fall back on.
     upstream.failure = UpstreamError("upstream unreachable")
     with pytest.raises(UpstreamError):

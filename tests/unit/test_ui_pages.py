@@ -23,21 +23,34 @@ def text(response) -> str:
     return unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
 
 
+def pre_texts(response) -> list[str]:
+    """What each <pre> shows (and its copy button copies): its text without the markup."""
+    return [unescape(re.sub(r"<[^>]+>", "", block)) for block in
+            re.findall(r"<pre[^>]*>(.*?)</pre>", response.get_data(as_text=True), re.S)]
+
+
 def test_home_gives_settings_for_the_url_it_was_reached_at(web):
-    page = web.client.get("/", base_url="http://pkgs.example.test:8123").get_data(as_text=True)
-    assert "pip install -i http://pkgs.example.test:8123/simple/ requests" in page
-    assert 'url = "http://pkgs.example.test:8123/simple/"' in page
-    assert "poetry source add --priority=primary havarti http://pkgs.example.test:8123/simple/" in page
-    assert "repository:http://pkgs.example.test:8123/" in page
-    assert "trusted-host = pkgs.example.test:8123" in page
-    assert 'role="search"' in page
+    response = web.client.get("/", base_url="http://pkgs.example.test:8123")
+    page = response.get_data(as_text=True)
+    blocks = pre_texts(response)
+    assert "pip install -i http://pkgs.example.test:8123/simple/ requests" in blocks
+    assert ("[global]\nindex-url = http://pkgs.example.test:8123/simple/\n"
+            "trusted-host = pkgs.example.test") in blocks
+    assert any('url = "http://pkgs.example.test:8123/simple/"' in b for b in blocks)
+    assert "poetry source add --priority=primary havarti http://pkgs.example.test:8123/simple/" in blocks
+    assert ('twine upload --repository-url http://pkgs.example.test:8123/ -u havarti -p '
+            '"$PASSCODE" dist/*\nuv publish --publish-url http://pkgs.example.test:8123/ '
+            '-u havarti -p "$PASSCODE" dist/*') in blocks
+    assert any("repository:http://pkgs.example.test:8123/" in b for b in blocks)
+    # One search box on the home page: its own (the header's is left out here).
+    assert page.count('role="search"') == 1 and 'id="home-q"' in page
 
 
 def test_home_uses_public_url_when_set(tmp_path, upstream):
     web = make_webapp(tmp_path / "data", upstream.url, PUBLIC_URL="https://pypi.corp.example/")
-    page = web.client.get("/").get_data(as_text=True)
-    assert "pip install -i https://pypi.corp.example/simple/ requests" in page
-    assert "trusted-host" not in page
+    response = web.client.get("/")
+    assert "pip install -i https://pypi.corp.example/simple/ requests" in pre_texts(response)
+    assert "trusted-host" not in response.get_data(as_text=True)
 
 
 def test_search_normalises_and_puts_prefix_matches_first(web):
@@ -92,12 +105,15 @@ def test_project_page_lists_versions_newest_first_with_file_details(web):
     web.upload(dists.wheel("edam", "1.10", requires_python=">=3.10"))
     newest = dists.sdist("edam", "1.10")
     web.upload(newest)
-    page = web.client.get("/projects/edam/").get_data(as_text=True)
+    response = web.client.get("/projects/edam/")
+    page = response.get_data(as_text=True)
     versions = re.findall(r'<tbody class="release" id="v([^"]+)">', page)
     assert versions == ["1.10", "1.9"]
-    assert newest.sha256 in page
+    # The table shows a short hash, linked to the file's page, and copies the whole one.
+    assert f'<code>{newest.sha256[:12]}</code>' in page
+    assert f'data-copy-text="{newest.sha256}"' in page
     assert "&gt;=3.10" in page
-    assert "pip install -i http://localhost/simple/ edam==1.10" in page
+    assert "pip install -i http://localhost/simple/ edam==1.10" in pre_texts(response)
     assert 'href="../../files/edam/edam-1.10.tar.gz"' in page
 
 
@@ -105,7 +121,7 @@ def test_project_page_of_upstream_project_shows_origin(web, upstream):
     upstream.publish("feta", dists.wheel("feta", "1.0"), "1.0")
     upstream.publish("feta", dists.wheel("feta", "2.0"), "2.0")
     web.download("/files/feta/feta-1.0-py3-none-any.whl")
-    rows = dict(re.findall(r'<tr id="([^"]+)".*?<td>(cached here|upstream|private)</td>',
+    rows = dict(re.findall(r'<tr id="([^"]+)".*?<td data-label="Origin">(cached here|upstream|private)</td>',
                            web.client.get("/projects/feta/").get_data(as_text=True), re.S))
     assert rows == {"feta-2.0-py3-none-any.whl": "upstream",
                     "feta-1.0-py3-none-any.whl": "cached here"}
@@ -215,3 +231,21 @@ def test_project_page_with_few_versions_has_no_pager(web):
     page = web.client.get("/projects/wheel-of-cheese/").get_data(as_text=True)
     assert len(re.findall(r'<tbody class="release"', page)) == 50
     assert 'aria-label="Pages of versions"' not in page and "Versions 1–50" not in page
+
+
+def test_a_500_is_the_site_layout_for_a_browser_and_one_plain_line_for_tools(web):
+    def broken() -> str:
+        raise RuntimeError("a bug")
+
+    web.app.add_url_rule("/broken-for-test", "broken", broken)
+    web.app.config["PROPAGATE_EXCEPTIONS"] = False
+    page = web.client.get("/broken-for-test", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status_code == 500 and page.mimetype == "text/html"
+    assert "<h1>Something went wrong</h1>" in page.get_data(as_text=True)
+    assert 'aria-label="Main"' in page.get_data(as_text=True)
+    for accept in ("*/*", "text/plain", "text/plain, text/html"):
+        plain = web.client.get("/broken-for-test", headers={"Accept": accept})
+        assert plain.status_code == 500 and plain.mimetype == "text/plain", accept
+        line = plain.get_data(as_text=True)
+        assert len(line.splitlines()) == 1 and plain.status == f"500 {line.strip()}"
+    assert "a bug" not in page.get_data(as_text=True)  # no internals shown

@@ -203,3 +203,24 @@ def test_an_unusable_metrics_folder_falls_back_safely(tmp_path, metrics_folders_
     chosen, value_class = choose_metrics_folder(tmp_path, {}, before=nowhere)
     assert (chosen, value_class) == ("None", "MutexValue")
     assert os.path.isfile(blocked)
+
+
+def test_prefetched_and_background_downloads_count_as_fetched_from_upstream(web, upstream):
+    # What `havarti prefetch` and a downloader worker run: the cache_file job, no client.
+    wheel = dists.wheel("gruyere", "1.0")
+    upstream.publish("gruyere", wheel, "1.0")
+    web.index.cache_file("gruyere", wheel.filename)
+    page = web.client.get("/stats/").get_data(as_text=True)
+    assert re.search(r'id="total-upstream">1<', page)
+    assert re.search(r'id="total-hits">0<', page)
+    overview = stats.overview(DailyCounts(web.db))
+    assert overview.upstream == 1 and overview.days[-1].bytes_upstream == len(wheel.data)
+    # Not a request: the hit ratio and the top projects count requests only.
+    assert overview.hit_ratio is None and overview.top == []
+    home = web.client.get("/").get_data(as_text=True)
+    assert re.search(r"Fetched from upstream \(30 days\)</dt><dd>1<", home)
+    # Served afterwards from storage: one hit, still one file fetched.
+    web.download(f"/files/gruyere/{wheel.filename}")
+    web.client.get("/stats/")
+    overview = stats.overview(DailyCounts(web.db))
+    assert (overview.cache_hits, overview.upstream, overview.hit_ratio) == (1, 1, 1.0)
