@@ -125,6 +125,8 @@ def startup_failure(exc: Exception) -> str:
 
     if isinstance(exc, StorageError):
         return f"storage: {exc}"
+    if isinstance(exc, ConfigError):
+        return f"configuration error: {exc}"
     detail = str(exc).splitlines()[0] if str(exc) else ""
     return f"start-up failed: {type(exc).__name__}: {detail}"
 

@@ -451,5 +451,248 @@ def storage_copy(to: tuple[str, ...], env_file: str | None) -> None:
     sys.exit(1 if report.failed else 0)
 
 
+def open_database(settings: Settings) -> Any:
+    """The database, migrated (the operator's tools may run before the first `serve`)."""
+    from havarti.application import startup_failure
+    from havarti.db import Database
+
+    database = Database(settings.database_url)
+    try:
+        database.upgrade()
+    except Exception as exc:  # noqa: BLE001 -- database drivers raise many types
+        fail(startup_failure(exc))
+    return database
+
+
+@main.group()
+def token() -> None:
+    """API tokens: read, upload (optionally to some projects only) or admin."""
+
+
+@token.command("create")
+@click.option("--scope", type=click.Choice(["read", "upload", "admin"]), required=True,
+              help="read: install; upload: publish new files; admin: yank, delete, tokens, policies.")
+@click.option("--project", "projects", multiple=True,
+              help="Limit an upload token to this project or prefix, e.g. acme-* (repeatable).")
+@click.option("--expires", help="Refuse the token after this long, e.g. 90d [default: never].")
+@click.option("--note", default="", help="What the token is for (shown in `token list`).")
+def token_create(scope: str, projects: tuple[str, ...], expires: str | None, note: str) -> None:
+    """Create a token and print it: it is shown this once, and only its hash is kept."""
+    from havarti.config import parse_duration
+    from havarti.db.tokens import TokenRepository
+    from havarti.domain.access import NewToken, issue
+    from havarti.errors import InvalidRequest
+
+    settings = settings_or_exit()
+    try:
+        new = NewToken.checked(scope, projects, parse_duration("--expires", expires) if expires
+                               else None, note)
+    except (InvalidRequest, ConfigError) as exc:
+        fail(str(exc))
+    db = open_database(settings)
+    try:
+        secret, record = issue(TokenRepository(db), new, "cli")
+    finally:
+        db.dispose()
+    limits = f" for {' '.join(record.projects)}" if record.projects else ""
+    expiry = f", expires {record.expires:%Y-%m-%d %H:%M} UTC" if record.expires else ""
+    click.echo(f"havarti: token {record.id} ({record.scope}{limits}{expiry}); it is shown only "
+               "once:", err=True)
+    click.echo(secret)
+
+
+@token.command("list")
+def token_list() -> None:
+    """Every token: id, scope, projects, expiry, last use, state (never the secret)."""
+    from havarti.db.tokens import TokenRepository
+
+    db = open_database(settings_or_exit())
+    try:
+        records = TokenRepository(db).list()
+    finally:
+        db.dispose()
+
+    def when(value: Any) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if value else "never"
+
+    click.echo(f"{'ID':>4}  {'SCOPE':<7} {'PROJECTS':<20} {'EXPIRES':<16} {'LAST USED':<16} "
+               f"{'STATE':<8} NOTE")
+    for t in records:
+        state = "revoked" if t.revoked else "active"
+        projects = " ".join(t.projects) or "any"
+        click.echo(f"{t.id:>4}  {t.scope:<7} {projects:<20} {when(t.expires):<16} "
+                   f"{when(t.last_used):<16} {state:<8} {t.note}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token: every web process refuses it from its next request."""
+    from havarti.db.tokens import TokenRepository
+    from havarti.errors import NotFound
+
+    db = open_database(settings_or_exit())
+    try:
+        record = TokenRepository(db).revoke(token_id, "cli")
+    except NotFound as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    click.echo(f"token {record.id} revoked")
+
+
+@main.group()
+def reserved() -> None:
+    """Reserved names and prefixes: served only from private uploads, never asked of upstream."""
+
+
+@reserved.command("add")
+@click.argument("pattern")
+@click.option("--note", default="", help="Why (shown in `reserved list` and the admin page).")
+def reserved_add(pattern: str, note: str) -> None:
+    """Reserve a name or a prefix such as acme-* (web processes see it within seconds)."""
+    from havarti.db.policies import PolicyRepository
+    from havarti.domain.policy import reserve
+    from havarti.errors import Conflict, InvalidRequest
+
+    db = open_database(settings_or_exit())
+    try:
+        found = reserve(PolicyRepository(db), pattern, note, "cli")
+    except (Conflict, InvalidRequest) as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    click.echo(f"reserved {found.pattern} (id {found.id})")
+
+
+@reserved.command("list")
+def reserved_list() -> None:
+    """Every reserved name: from RESERVED_NAMES and from the database (with ids)."""
+    from havarti.db.policies import PolicyRepository
+
+    settings = settings_or_exit()
+    for pattern in settings.reserved_names:
+        click.echo(f"   -  {pattern}  (RESERVED_NAMES)")
+    db = open_database(settings)
+    try:
+        for found in PolicyRepository(db).reservations():
+            click.echo(f"{found.id:>4}  {found.pattern}  {found.note}".rstrip())
+    finally:
+        db.dispose()
+
+
+@reserved.command("remove")
+@click.argument("reservation_id", type=int)
+def reserved_remove(reservation_id: int) -> None:
+    """Release a reservation made with `reserved add` (by its id)."""
+    from havarti.db.policies import PolicyRepository
+    from havarti.errors import NotFound
+
+    db = open_database(settings_or_exit())
+    try:
+        found = PolicyRepository(db).unreserve(reservation_id, "cli")
+    except NotFound as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    click.echo(f"released {found.pattern}")
+
+
+@main.group()
+def policy() -> None:
+    """Deny/allow rules for upstream files (POLICY_FILE and the database's)."""
+
+
+@policy.command("add")
+@click.argument("action", type=click.Choice(["deny", "allow"]))
+@click.argument("match", default="")
+@click.option("--filename", default="", help="A filename glob, e.g. '*-win32.whl'.")
+@click.option("--reason", default="", help="Shown to clients refused by the rule.")
+def policy_add(action: str, match: str, filename: str, reason: str) -> None:
+    """Add a rule: MATCH is a project with optional versions (urllib3<1.26.5, evil-pkg, acme-*)."""
+    from havarti.db.policies import PolicyRepository
+    from havarti.domain.policy import Rule, add_rule
+    from havarti.errors import InvalidRequest
+
+    try:
+        rule = Rule.parse(action, match, filename, reason)
+    except InvalidRequest as exc:
+        fail(str(exc))
+    db = open_database(settings_or_exit())
+    try:
+        stored = add_rule(PolicyRepository(db), rule, "cli")
+    finally:
+        db.dispose()
+    click.echo(f"added rule {stored.id}: {stored.describe()}")
+
+
+@policy.command("list")
+def policy_list() -> None:
+    """Every rule in force, POLICY_FILE's first (id -), then the database's."""
+    for rule in load_policy(settings_or_exit()).rules:
+        click.echo(f"{rule.id if rule.id is not None else '-':>4}  {rule.describe()}")
+
+
+@policy.command("remove")
+@click.argument("rule_id", type=int)
+def policy_remove(rule_id: int) -> None:
+    """Remove a database rule by its id (POLICY_FILE's are changed in the file)."""
+    from havarti.db.policies import PolicyRepository
+    from havarti.domain.policy import remove_rule
+    from havarti.errors import NotFound
+
+    db = open_database(settings_or_exit())
+    try:
+        rule = remove_rule(PolicyRepository(db), rule_id, "cli")
+    except NotFound as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    click.echo(f"removed rule {rule_id}: {rule.describe()}")
+
+
+@policy.command("check")
+@click.option("-r", "--requirement", "requirements", required=True, multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A requirements file (names, optional pins) or a pylock.toml.")
+def policy_check(requirements: tuple[Path, ...]) -> None:
+    """Say which requirements the policy would block; exit 1 if any."""
+    from havarti.domain import prefetch as pf
+
+    settings = settings_or_exit()
+    try:
+        wanted = [r for path in requirements for r in pf.read_requirements(path)]
+    except pf.PrefetchError as exc:
+        fail(str(exc))
+    current = load_policy(settings)
+    blocked = 0
+    for requirement in wanted:
+        reason = current.check(requirement)
+        if reason is None:
+            click.echo(f"ok       {requirement}")
+        else:
+            blocked += 1
+            click.echo(f"BLOCKED  {requirement}: {reason}")
+    click.echo(f"{blocked} of {len(wanted)} requirements blocked")
+    sys.exit(1 if blocked else 0)
+
+
+def load_policy(settings: Settings) -> Any:
+    """The policy in force: POLICY_FILE, RESERVED_NAMES and the database's rules."""
+    from havarti.db.policies import PolicyRepository
+    from havarti.domain.policy import read_policy_file, snapshot
+    from havarti.errors import InvalidRequest
+
+    try:
+        file_rules = tuple(read_policy_file(settings.policy_file)) if settings.policy_file else ()
+    except InvalidRequest as exc:
+        fail(str(exc))
+    db = open_database(settings)
+    try:
+        return snapshot(PolicyRepository(db), file_rules, settings.reserved_names)
+    finally:
+        db.dispose()
+
+
 if __name__ == "__main__":
     main()

@@ -106,6 +106,16 @@ def _names(raw: str) -> frozenset[str]:
     return frozenset(canonicalize_name(n) for n in re.split(r"[,\s]+", raw) if n)
 
 
+def _patterns(name: str, raw: str) -> tuple[str, ...]:
+    from havarti.distributions import patterns
+    from havarti.errors import InvalidRequest
+
+    try:
+        return tuple(p.text for p in patterns(re.split(r"[,\s]+", raw)))
+    except InvalidRequest as exc:
+        raise ConfigError(f"{name}={raw!r}: {exc}") from None
+
+
 def _url(name: str, raw: str) -> str:
     if not re.match(r"^https?://[^/\s]+", raw.strip()):
         raise ConfigError(f"{name}={raw!r}: expected an http:// or https:// URL")
@@ -285,6 +295,11 @@ class Settings:
                                          "hide upstream files younger than this (e.g. 3d)")
     cooldown_exempt: frozenset[str] = setting("COOLDOWN_EXEMPT", frozenset(),
                                               lambda n, r: _names(r), "projects exempt from COOLDOWN")
+    reserved_names: tuple[str, ...] = setting(
+        "RESERVED_NAMES", (), lambda n, r: _patterns(n, r),
+        "names or prefixes (acme-*) served only from private uploads, never asked of upstream")
+    policy_file: Path | None = setting("POLICY_FILE", None, _path,
+                                       "TOML file of deny/allow rules for upstream files (see Access)")
     cache_max_size: int | None = setting("CACHE_MAX_SIZE", None, parse_size,
                                          "bound on cached upstream files; least recently served evicted")
     # S3

@@ -7,6 +7,7 @@ import gzip
 import re
 import tarfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import PurePosixPath
@@ -22,7 +23,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from havarti.errors import InvalidUpload
+from havarti.errors import InvalidRequest, InvalidUpload
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 MAX_METADATA_SIZE = 10 * 2**20
@@ -244,3 +245,59 @@ def _header(msg: Message, name: str) -> str | None:
 
 def normalized(name: str) -> NormalizedName:
     return canonicalize_name(name)
+
+
+#: PEP 508's project name rule (also what PEP 503 normalises).
+PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*\*?$", re.I)
+
+
+def _is_project_name(name: str) -> bool:
+    return len(name) <= 255 and PROJECT_NAME.match(name) is not None
+
+
+@dataclass(frozen=True)
+class NamePattern:
+    """A project name (``numpy``) or a prefix (``acme-*``), compared as PEP 503 normalises."""
+
+    text: str
+
+    @classmethod
+    def parse(cls, raw: str) -> NamePattern:
+        """The normalised pattern; InvalidRequest for anything but a name or ``prefix*``."""
+        value = raw.strip()
+        if not value or len(value) > 200 or not _PATTERN.match(value):
+            raise InvalidRequest(f"{raw[:80]!r} is not a project name or a prefix such as acme-*")
+        if not value.endswith("*") and not _is_project_name(value):
+            raise InvalidRequest(f"{raw[:80]!r} is not a project name or a prefix such as acme-*")
+        if value.endswith("*"):
+            stem = value[:-1]
+            tail = "-" if stem.endswith(("-", "_", ".")) else ""
+            return cls(canonicalize_name(stem.rstrip("-_.")) + tail + "*")
+        return cls(canonicalize_name(value))
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.text.endswith("*")
+
+    def matches(self, canonical: str) -> bool:
+        """Whether the normalised project name ``canonical`` falls under this pattern."""
+        if self.is_prefix:
+            return canonical.startswith(self.text[:-1])
+        return canonical == self.text
+
+    def covers(self, other: NamePattern) -> bool:
+        """Whether every name ``other`` matches, this matches too (``acme-*`` covers ``acme-x*``)."""
+        if not other.is_prefix:
+            return self.matches(other.text)
+        return self.is_prefix and other.text[:-1].startswith(self.text[:-1])
+
+
+def patterns(raw: Iterable[str]) -> tuple[NamePattern, ...]:
+    """The name patterns of ``raw`` (blank ones skipped); InvalidRequest for a bad one."""
+    return tuple(NamePattern.parse(r) for r in raw if r.strip())
+
+
+def first_match(found: Iterable[NamePattern], canonical: str) -> NamePattern | None:
+    """The first pattern ``canonical`` falls under, or None."""
+    return next((p for p in found if p.matches(canonical)), None)

@@ -22,6 +22,22 @@ class NotFound(HavartiError):
     """No such project or file."""
 
 
+class InvalidRequest(HavartiError):
+    """A request's fields are wrong (400); the message says which and why."""
+
+
+class BodyTooLarge(InvalidRequest):
+    """A request body over what its endpoint reads (413)."""
+
+
+class Unauthorized(HavartiError):
+    """No credentials, or ones that are not accepted (401): wrong, unknown, expired, revoked."""
+
+
+class Forbidden(HavartiError):
+    """Known credentials that may not do this, or a file a policy denies (403)."""
+
+
 class InvalidUpload(HavartiError):
     """An upload was refused; the message says why."""
 

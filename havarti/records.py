@@ -7,6 +7,7 @@ a row of Havarti's own (converted in havarti.db.files), a rendered page, the UI.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
@@ -97,6 +98,16 @@ class HeldFile(msgspec.Struct, frozen=True):
     metadata_sha256: str | None
     #: The project's own merge/shadow choice (see ProjectRow.upstream_mode).
     upstream_mode: str | None = None
+    #: The version the filename names (a policy judges a cached file by it).
+    version: str | None = None
+
+
+class DeletedFile(msgspec.Struct, frozen=True):
+    """The tombstone of a deleted private file: its name comes back only with these bytes."""
+
+    filename: str
+    sha256: str
+    deleted: datetime
 
 
 class FileDigests(msgspec.Struct, frozen=True):
@@ -201,3 +212,59 @@ class FileDetails(msgspec.Struct, frozen=True):
     #: Where its bytes are, and its core metadata's sha256 (wheels): ``info`` is read from them.
     storage_key: str = ""
     metadata_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A stored token, without its secret."""
+
+    id: int
+    scope: str
+    #: Name patterns (``acme-*``, normalised) an upload token is limited to; empty: any.
+    projects: tuple[str, ...]
+    note: str
+    created: datetime
+    expires: datetime | None
+    last_used: datetime | None
+    revoked: datetime | None = None
+
+    def refusal(self, now: datetime) -> str | None:
+        """Why this token is not accepted at ``now``, or None."""
+        if self.revoked is not None:
+            return f"token {self.id} was revoked"
+        if self.expires is not None and now >= self.expires:
+            return f"token {self.id} expired at {self.expires.strftime('%Y-%m-%d %H:%M UTC')}"
+        return None
+
+    def as_json(self) -> dict:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat(timespec="seconds") if value else None
+
+        return {"id": self.id, "scope": self.scope, "projects": list(self.projects),
+                "note": self.note, "created": iso(self.created), "expires": iso(self.expires),
+                "last_used": iso(self.last_used), "revoked": iso(self.revoked)}
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A reserved name or prefix stored by ``havarti reserved add`` or the API."""
+
+    id: int
+    pattern: str
+    note: str
+    created: datetime
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "pattern": self.pattern, "note": self.note,
+                "created": self.created.isoformat(timespec="seconds")}
+
+
+@dataclass(frozen=True)
+class StoredRule:
+    """A policy rule as stored (havarti.domain.policy.Rule checks and applies it)."""
+
+    id: int
+    action: str
+    match: str
+    filename: str
+    reason: str

@@ -7,16 +7,19 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from havarti.config import Settings
+from havarti.config import ConfigError, Settings
 from havarti.db import Database
 from havarti.db.audit import AuditTrail
 from havarti.db.files import Files
 from havarti.db.leases import LeaseTable
 from havarti.db.pages import UpstreamPages
+from havarti.db.policies import PolicyRepository
 from havarti.db.projects import Projects
 from havarti.db.stats import DailyCounts
+from havarti.db.tokens import TokenRepository
 from havarti.domain.index import PackageIndex, Stores
 from havarti.domain.leftovers import remove_local_leftovers
+from havarti.errors import InvalidRequest
 from havarti.jobs import InProcessRunner, JobRunner
 from havarti.storage import make_storage
 from havarti.upstream import UpstreamClient
@@ -39,7 +42,8 @@ def stores(db: Database) -> Stores:
     """The domain's persistence, over ``db``."""
     return Stores(projects=Projects(db), files=Files(db), pages=UpstreamPages(db),
                   leases=LeaseTable(db), audit=AuditTrail(db),
-                  stats=DailyCounts(db), close=db.dispose)
+                  stats=DailyCounts(db), tokens=TokenRepository(db),
+                  policies=PolicyRepository(db), close=db.dispose)
 
 
 class IndexHolder:
@@ -73,7 +77,8 @@ class IndexHolder:
 
 
 def prepare(settings: Settings) -> list[str]:
-    """Start-up work shared by every entry point: migrate, make storage ready."""
+    """Start-up work shared by every entry point: check POLICY_FILE, migrate, make storage ready."""
+    check_policy_file(settings)
     messages = []
     db = Database(settings.database_url)
     try:
@@ -89,6 +94,18 @@ def prepare(settings: Settings) -> list[str]:
     if report.removed:
         messages.append(f"leftovers: {report.summary()}")
     return messages
+
+
+def check_policy_file(settings: Settings) -> None:
+    """ConfigError, naming the entry, when POLICY_FILE cannot be read or has a bad rule."""
+    if settings.policy_file is None:
+        return
+    from havarti.domain.policy import read_policy_file
+
+    try:
+        read_policy_file(settings.policy_file)
+    except InvalidRequest as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def spool_dir(settings: Settings) -> Path:

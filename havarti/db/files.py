@@ -16,16 +16,25 @@ from havarti.db import Database, unless_full
 from havarti.db.audit import add_entry
 from havarti.db.models import ORIGIN_CACHED, ORIGIN_UPLOADED, File, Project
 from havarti.db.projects import get_or_create_project
+from havarti.db.tombstones import buried, bury
 from havarti.distributions import parse_dist_filename
 from havarti.errors import Conflict, DownloadFailed, NotFound
-from havarti.records import CACHED, PRIVATE, FileDigests, HeldFile, PageFile, UploadedFile
+from havarti.records import (
+    CACHED,
+    PRIVATE,
+    DeletedFile,
+    FileDigests,
+    HeldFile,
+    PageFile,
+    UploadedFile,
+)
 
 #: What a page entry needs of a file row (select these, not whole ORM objects, for big pages).
 PAGE_COLUMNS = (File.filename, File.sha256, File.version, File.requires_python, File.yanked,
                 File.yanked_reason, File.metadata_sha256, File.size, File.upload_time, File.origin)
 _HELD_COLUMNS = (File.id, File.filename, Project.name, File.origin, Project.private,
                  File.storage_key, File.size, File.sha256, File.stored, File.last_served,
-                 File.metadata_sha256, Project.upstream_mode)
+                 File.metadata_sha256, Project.upstream_mode, File.version)
 
 
 def page_file(row: Any) -> PageFile:
@@ -55,7 +64,7 @@ def held_file(row: Any) -> HeldFile:
     return HeldFile(row.id, row.filename, row.name,
                     PRIVATE if row.origin == ORIGIN_UPLOADED else CACHED, row.private,
                     row.storage_key, row.size, row.sha256, row.stored, row.last_served,
-                    row.metadata_sha256, row.upstream_mode)
+                    row.metadata_sha256, row.upstream_mode, row.version)
 
 
 def cached_row(project_id: int, file: PageFile, key: str, digests: FileDigests) -> File:
@@ -222,6 +231,12 @@ class Files:
                       reason, remote_addr)
             return proj.name
 
+    def deleted(self, filename: str) -> DeletedFile | None:
+        """The tombstone of ``filename`` or a variant of it, or None."""
+        with self.db.session() as session:
+            found = buried(session, filename)
+            return DeletedFile(found.filename, found.sha256, found.deleted) if found else None
+
     def delete_private(self, project: str, filename: str,
                        remote_addr: str | None) -> tuple[str, str, str | None]:
         """Delete a private file's row, audited: its project's name, storage key and
@@ -230,6 +245,8 @@ class Files:
             proj, file = _private_file(session, project, filename)
             key, meta = file.storage_key, file.metadata_sha256
             session.delete(file)
+            # Its name may come back only with these bytes (lock files pin them).
+            bury(session, proj.name, filename, file.sha256)
             proj.serial += 1
             add_entry(session, "delete", proj.name, filename, f"sha256={file.sha256}",
                       remote_addr)

@@ -165,3 +165,62 @@ class AuditLog(Base):
     project: Mapped[str] = mapped_column(String(255))
     filename: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Token(Base):
+    """An API token: only its sha256 is kept (see havarti.domain.access.token_hash)."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: read, upload or admin.
+    scope: Mapped[str] = mapped_column(String(16))
+    #: Name patterns an upload token is limited to, space-separated; empty: any.
+    projects: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(String(255), default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Written at most once a minute per token (havarti.db.tokens.TOUCH_EVERY).
+    last_used: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Tombstone(Base):
+    """A deleted private file: its filename may come back only with the same bytes."""
+
+    __tablename__ = "tombstones"
+
+    #: normalized_filename(filename): variants of a name are one file to installers.
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    project: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    deleted: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReservedName(Base):
+    """A name or prefix (``acme-*``) that comes only from private uploads, never upstream."""
+
+    __tablename__ = "reserved_names"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(255), unique=True)
+    note: Mapped[str] = mapped_column(String(255), default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PolicyRule(Base):
+    """A deny or allow rule for upstream files (havarti.domain.policy.Rule)."""
+
+    __tablename__ = "policy_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: deny or allow.
+    action: Mapped[str] = mapped_column(String(8))
+    #: A requirement (``urllib3<1.26.5``, ``evil-pkg``, ``acme-*``), or empty.
+    match: Mapped[str] = mapped_column(String(255), default="")
+    #: A filename glob (``*-win32.whl``), or empty.
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -22,8 +23,9 @@ import msgspec
 
 from havarti.cache import BoundedCache
 from havarti.config import Settings
-from havarti.distributions import belongs_to, normalized, read_core_metadata
-from havarti.domain import json_api, manage
+from havarti.distributions import NamePattern, belongs_to, normalized, read_core_metadata
+from havarti.domain import access, json_api, manage
+from havarti.domain import policy as policies
 from havarti.domain.browse import Catalog
 from havarti.domain.coordination import Leases
 from havarti.domain.fetch import Fetcher
@@ -37,13 +39,16 @@ from havarti.domain.pages import (
     render_json,
     render_part,
 )
+from havarti.domain.policy import Policy, Rule, read_policy_file
 from havarti.domain.ports import (
     AuditStore,
     FileStore,
     JobQueue,
     LeaseStore,
+    PolicyStore,
     ProjectStore,
     StatsStore,
+    TokenStore,
     UpstreamPageStore,
 )
 from havarti.domain.stats import CACHE_HIT, FETCHED, UPSTREAM, StatsRecorder
@@ -51,6 +56,7 @@ from havarti.domain.text import is_project_name
 from havarti.domain.uploads import Upload, accept_upload
 from havarti.domain.visibility import Visibility
 from havarti.errors import (
+    Forbidden,
     HavartiError,
     InvalidUpload,
     NotFound,
@@ -58,7 +64,17 @@ from havarti.errors import (
     UpstreamError,
     UpstreamNotFound,
 )
-from havarti.records import AuditEntry, FileDetails, PageFile, ProjectMode, UploadedFile
+from havarti.records import (
+    PRIVATE,
+    AuditEntry,
+    FileDetails,
+    PageFile,
+    ProjectMode,
+    Reservation,
+    TokenRecord,
+    UploadedFile,
+)
+from havarti.records import UPSTREAM as UPSTREAM_FILE
 from havarti.storage import Digests, HashingReader, Storage, StorageError, metadata_key
 from havarti.storage.base import LocalPath
 from havarti.upstream.client import UpstreamClient
@@ -66,6 +82,10 @@ from havarti.upstream.origins import metadata_url
 
 log = logging.getLogger(__name__)
 
+#: How long a process uses its policy snapshot before reading the stored rules again: the
+#: page path must not query them per request. A change shows at once in the process that
+#: made it, within this many seconds in the others.
+POLICY_REFRESH = 2.0
 #: last_served is written at most this often per file: a hot file must not cost a write per hit.
 LAST_SERVED_RESOLUTION = timedelta(minutes=10)
 
@@ -164,6 +184,8 @@ class Stores:
     leases: LeaseStore
     audit: AuditStore
     stats: StatsStore
+    tokens: TokenStore
+    policies: PolicyStore
     #: Lets go of the connections behind the stores.
     close: Callable[[], None]
 
@@ -179,6 +201,12 @@ class PackageIndex:
         self.files = stores.files
         self.leases = Leases(stores.leases)
         self.audit = stores.audit
+        self.tokens = stores.tokens
+        self.policies = stores.policies
+        self._file_rules: tuple[Rule, ...] = tuple(
+            read_policy_file(settings.policy_file) if settings.policy_file else ())
+        self._policy: tuple[float, Policy] | None = None
+        self._policy_guard = threading.Lock()
         #: Download counters, written in batches by a thread of this process.
         self.stats = StatsRecorder(stores.stats)
         #: What the web UI lists.
@@ -210,7 +238,10 @@ class PackageIndex:
         canonical = normalized(name)
         project = self.projects.page_row(canonical)
         private = project is not None and project.private
-        visibility = self.visibility(canonical, private, project.upstream_mode if project else None)
+        policy = self.policy()
+        visibility = self.visibility(canonical, private,
+                                     project.upstream_mode if project else None, policy)
+        visibility.check_project()
         upstream: UpstreamState | None = None
         stale_reason: str | None = None
         if visibility.upstream:
@@ -225,7 +256,7 @@ class PackageIndex:
                     raise
                 stale_reason = f"upstream unreachable: {exc}"
         key = (canonical, project.serial if project else -1,
-               upstream.token if upstream else None, self._cooldown_epoch())
+               upstream.token if upstream else None, self._cooldown_epoch(), policy.digest)
         rendered = self._pages.get(key)
         if rendered is None:
             page = self._build_page(canonical, project.id if private and project else None,
@@ -254,12 +285,84 @@ class PackageIndex:
                 parts.append(upstream.part)
         return ProjectPage(name=name, parts=tuple(p for p in parts if p.count))
 
-    def visibility(self, name: str, private: bool, mode: str | None = None) -> Visibility:
+    def visibility(self, name: str, private: bool, mode: str | None = None,
+                   policy: Policy | None = None) -> Visibility:
         """The visibility rules of project ``name`` (canonical) now; ``mode`` is a private
         project's own merge/shadow choice (None: UPSTREAM_MERGE decides)."""
         settings = self.settings
         return Visibility.of(name, private, settings.upstream_merge, settings.cooldown,
-                             settings.cooldown_exempt, mode=mode)
+                             settings.cooldown_exempt, mode=mode, policy=policy or self.policy())
+
+    # Access: reserved names and policies
+
+    def policy(self, fresh: bool = False) -> Policy:
+        """The rules and reservations in force: POLICY_FILE, RESERVED_NAMES and the stored ones.
+
+        Read from the database at most every POLICY_REFRESH seconds (``fresh``: now),
+        so the page path queries no rules per request.
+        """
+        found = self._policy
+        if not fresh and found is not None and time.monotonic() - found[0] < POLICY_REFRESH:
+            return found[1]
+        with self._policy_guard:
+            found = self._policy
+            if fresh or found is None or time.monotonic() - found[0] >= POLICY_REFRESH:
+                found = (time.monotonic(), policies.snapshot(
+                    self.policies, self._file_rules, self.settings.reserved_names))
+                self._policy = found
+            return found[1]
+
+    def policy_changed(self) -> None:
+        """After a change of rules or reservations: this process applies it at its next request."""
+        self._policy = None
+
+    def add_rule(self, rule: Rule, remote_addr: str | None = None) -> Rule:
+        """Store a policy rule, audited; this process applies it at once."""
+        stored = policies.add_rule(self.policies, rule, remote_addr)
+        self.policy_changed()
+        return stored
+
+    def remove_rule(self, rule_id: int, remote_addr: str | None = None) -> Rule:
+        """Remove a stored policy rule, audited."""
+        removed = policies.remove_rule(self.policies, rule_id, remote_addr)
+        self.policy_changed()
+        return removed
+
+    def reserve(self, pattern: str, note: str = "", remote_addr: str | None = None) -> Reservation:
+        """Reserve a name or prefix, audited."""
+        found = policies.reserve(self.policies, pattern, note, remote_addr)
+        self.policy_changed()
+        return found
+
+    def unreserve(self, reservation_id: int, remote_addr: str | None = None) -> Reservation:
+        """Release a reservation, audited."""
+        found = self.policies.unreserve(reservation_id, remote_addr)
+        self.policy_changed()
+        return found
+
+    def issue_token(self, new: access.NewToken,
+                    remote_addr: str | None = None) -> tuple[str, TokenRecord]:
+        """A new token: its secret (shown once) and its record."""
+        return access.issue(self.tokens, new, remote_addr)
+
+    def token(self, secret: str) -> TokenRecord | None:
+        """The stored token of ``secret`` (revoked and expired ones too), or None."""
+        return access.lookup(self.tokens, secret)
+
+    def reserved_names(self) -> tuple[NamePattern, ...]:
+        """The names and prefixes that come only from private uploads (read fresh: for uploads)."""
+        return self.policy(fresh=True).reserved
+
+    def _refuse(self, visibility: Visibility, origin: str, version: str | None,
+                filename: str) -> None:
+        """NotFound / Forbidden when a reservation or a policy refuses this non-private file."""
+        if origin == PRIVATE:
+            return
+        visibility.check_project()
+        if visibility.upstream:
+            refusal = visibility.refusal(origin, version, filename)
+            if refusal is not None:
+                raise Forbidden(refusal)
 
     def root_page(self) -> tuple[bytes, bytes]:
         """The /simple/ page: every project Havarti can serve without upstream (HTML, JSON)."""
@@ -308,7 +411,10 @@ class PackageIndex:
         if body and (row.last_served is None or now - row.last_served > LAST_SERVED_RESOLUTION):
             # For eviction's sake only: a full disk must not keep the file from being served.
             self.files.served(row.id, now)
-        if not self.visibility(canonical, row.private_project, row.upstream_mode).shows(row.origin):
+        visibility = self.visibility(canonical, row.private_project, row.upstream_mode)
+        # A cached file answers to the policy in force, not the one it was cached under.
+        self._refuse(visibility, row.origin, row.version, filename)
+        if not visibility.shows(row.origin):
             return None
         if not body:
             return StoredFile(filename, row.storage_key, row.size, row.sha256, None, None)
@@ -323,6 +429,7 @@ class PackageIndex:
         project = self.projects.page_row(canonical)
         visibility = self.visibility(canonical, project is not None and project.private,
                                      project.upstream_mode if project else None)
+        visibility.check_project()
         if not visibility.upstream:
             raise NotFound(f"no file {filename!r} in project {canonical!r}")
         try:
@@ -334,8 +441,10 @@ class PackageIndex:
         except UpstreamNotFound:
             raise NotFound(f"no project named {canonical!r}") from None
         # A page stored before foreign entries were dropped may still list one: not offered.
-        if (found is None or not belongs_to(filename, canonical)
-                or not visibility.shows(found.origin, found.upload_datetime)):
+        if found is None or not belongs_to(filename, canonical):
+            raise NotFound(f"no file {filename!r} in project {canonical!r}")
+        self._refuse(visibility, found.origin, found.version, filename)
+        if not visibility.shows(found.origin, found.upload_datetime):
             raise NotFound(f"no file {filename!r} in project {canonical!r}")
         return found
 
@@ -361,6 +470,9 @@ class PackageIndex:
         """
         canonical = normalized(project)
         row = self.files.held(canonical, filename)
+        if row is not None:
+            self._refuse(self.visibility(canonical, row.private_project, row.upstream_mode),
+                         row.origin, row.version, filename)
         held = row if row is not None and (
             self.visibility(canonical, row.private_project, row.upstream_mode).shows(row.origin)
         ) else None
@@ -420,6 +532,8 @@ class PackageIndex:
         private = row is not None and row.private
         visibility = self.visibility(canonical, private, row.upstream_mode if row else None)
         if not visibility.upstream:
+            # Shadowed, reserved or denied: private files only (refused without any).
+            visibility.check_project()
             return self._private_json(canonical, version, base_url)
         try:
             document = self._upstream_json(canonical, version, base_url, visibility)
@@ -444,8 +558,9 @@ class PackageIndex:
     def _upstream_json(self, name: str, version: str | None, base_url: str,
                        visibility: Visibility) -> dict:
         try:
-            return json_api.upstream_project_json(self.upstream, name, version, base_url,
-                                                  visibility.cooldown_cutoff)
+            return json_api.upstream_project_json(
+                self.upstream, name, version, base_url, visibility.cooldown_cutoff,
+                offered=lambda filename, v: visibility.refusal(UPSTREAM_FILE, v, filename) is None)
         except (UpstreamNotFound, UpstreamError) as exc:
             # An upstream without a JSON API (a plain simple index), or one failing now:
             # the document is built from the simple page (stored, in an outage).
@@ -518,11 +633,14 @@ class PackageIndex:
         """How many files upstream offers for ``name`` (what shadowing hides), or None when
         upstream has no such project or cannot be asked. A stored page is taken as it is."""
         canonical = normalized(name)
+        visibility = self.visibility(canonical, False)
+        if not visibility.upstream:
+            return None  # a reserved or denied name: upstream is never asked
         try:
             state = self.mirror.state(canonical, revalidate=False)
         except (UpstreamNotFound, UpstreamError):
             return None
-        return len(self.visibility(canonical, False).upstream_files(state.files))
+        return len(visibility.upstream_files(state.files))
 
     def upstream_page_url(self, name: str) -> str:
         """The upstream's own page of ``name``: where the files a private project hides are."""

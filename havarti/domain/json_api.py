@@ -192,10 +192,12 @@ def private_project_json(projects: PrivateProjects, name: str, version: str | No
 
 
 def upstream_project_json(upstream: UpstreamClient, name: str, version: str | None,
-                          base_url: str, cutoff: datetime | None = None) -> dict:
+                          base_url: str, cutoff: datetime | None = None,
+                          offered: Callable[[str, str | None], bool] | None = None) -> dict:
     """Upstream's JSON document with every file URL pointing at Havarti.
 
-    With a ``cutoff`` (COOLDOWN), files uploaded after it are left out, as on the pages.
+    With a ``cutoff`` (COOLDOWN), files uploaded after it are left out, as on the pages;
+    so are files ``offered(filename, version)`` refuses (a policy).
     Raises UpstreamNotFound when upstream answers 404 (no such project, or no JSON
     API at all), UpstreamError when it fails or sends something that is not a document.
     """
@@ -208,18 +210,21 @@ def upstream_project_json(upstream: UpstreamClient, name: str, version: str | No
     if not isinstance(document, dict) or not isinstance(document.get("info"), dict):
         raise UpstreamError(f"upstream's JSON for {canonical} is not a JSON API document")
 
-    def offered(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        kept = [entry for entry in files if cutoff is None or not _uploaded_after(entry, cutoff)]
+    def kept_of(files: list[dict[str, Any]], release: str | None) -> list[dict[str, Any]]:
+        kept = [entry for entry in files if (cutoff is None or not _uploaded_after(entry, cutoff))
+                and (offered is None or offered(str(entry.get("filename", "")), release))]
         for entry in kept:
             if "filename" in entry:
                 entry["url"] = base_url + file_url(canonical, entry["filename"], relative_to_page=False)
         return kept
 
     if "urls" in document:
-        document["urls"] = offered(document["urls"] or [])
+        info = document.get("info") or {}
+        document["urls"] = kept_of(document["urls"] or [],
+                                   info.get("version") if isinstance(info, dict) else None)
     releases = document.get("releases") or {}
     for release, files in releases.items():
-        releases[release] = offered(files)
+        releases[release] = kept_of(files, release)
     # What PyPI always sends, for upstreams that send less: clients index these keys.
     document["info"] = {**copy.deepcopy(INFO_DEFAULTS), **document["info"]}
     document.setdefault("vulnerabilities", [])

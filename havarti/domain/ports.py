@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from havarti.records import (
     AuditEntry,
+    DeletedFile,
     FileDetails,
     FileDigests,
     HeldFile,
@@ -19,7 +20,10 @@ from havarti.records import (
     ProjectListing,
     ProjectMode,
     ProjectRow,
+    Reservation,
     StoredPageRow,
+    StoredRule,
+    TokenRecord,
     UploadedFile,
 )
 
@@ -108,6 +112,10 @@ class UploadStore(Protocol):
 
     def keys_of(self, filename: str) -> tuple[str, str | None] | None:
         """The storage key and metadata sha256 of ``filename``'s row, or None."""
+        ...
+
+    def deleted(self, filename: str) -> DeletedFile | None:
+        """The tombstone of ``filename`` (or a variant of it) when it was deleted, or None."""
         ...
 
 
@@ -262,6 +270,61 @@ class LeaseStore(Protocol):
 
     def extend(self, key: str, holder: str, expires: datetime) -> None:
         """Move the expiry of ``holder``'s lease ``key``."""
+        ...
+
+
+class TokenStore(Protocol):
+    """API tokens, by the hash of their secret (havarti.db.tokens.TokenRepository)."""
+
+    def create(self, token_hash: str, scope: str, projects: tuple[str, ...],
+               expires: datetime | None, note: str, remote_addr: str | None = None) -> TokenRecord:
+        """Store a token by its hash, audited."""
+        ...
+
+    def find(self, token_hash: str) -> TokenRecord | None:
+        """The token of this hash (revoked and expired ones too), or None."""
+        ...
+
+    def touch(self, record: TokenRecord, now: datetime) -> None:
+        """Note a use (at most once a minute per token)."""
+        ...
+
+    def list(self) -> list[TokenRecord]:
+        """Every token, oldest first."""
+        ...
+
+    def revoke(self, token_id: int, remote_addr: str | None = None) -> TokenRecord:
+        """Revoke a token, audited; NotFound if there is none."""
+        ...
+
+
+class PolicyStore(Protocol):
+    """Policy rules and reserved names (havarti.db.policies.PolicyRepository)."""
+
+    def load(self) -> tuple[list[StoredRule], list[str]]:
+        """Every stored rule and reserved pattern."""
+        ...
+
+    def add_rule(self, action: str, match: str, filename: str, reason: str, project: str,
+                 described: str, remote_addr: str | None = None) -> StoredRule:
+        """Store a checked rule, audited."""
+        ...
+
+    def remove_rule(self, rule_id: int, project: str, described: str,
+                    remote_addr: str | None = None) -> StoredRule:
+        """Remove a rule, audited; NotFound if there is none."""
+        ...
+
+    def reservations(self) -> list[Reservation]:
+        """The stored reservations, oldest first."""
+        ...
+
+    def reserve(self, pattern: str, note: str = "", remote_addr: str | None = None) -> Reservation:
+        """Reserve a normalised name or prefix, audited; Conflict if it is already."""
+        ...
+
+    def unreserve(self, reservation_id: int, remote_addr: str | None = None) -> Reservation:
+        """Release a reservation, audited; NotFound if there is none."""
         ...
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 
+from havarti.distributions import PROJECT_NAME
 from havarti.errors import InvalidUpload
 
-#: PEP 508's project name rule (also what PEP 503 normalises).
-PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 #: The characters of any version string (PEP 440 and legacy ones): no spaces, slashes or controls.
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")
 #: The widest string column (names, versions, requires-python, content types).

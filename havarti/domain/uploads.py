@@ -22,7 +22,7 @@ from havarti.distributions import (
 from havarti.domain.ports import UploadStore
 from havarti.domain.text import checked, is_project_name
 from havarti.errors import Conflict, InvalidUpload, UploadTooLarge
-from havarti.records import UploadedFile
+from havarti.records import DeletedFile, UploadedFile
 from havarti.storage import Storage, metadata_key, storage_key
 from havarti.storage.base import CHUNK
 
@@ -131,6 +131,7 @@ def accept_upload(files: UploadStore, storage: Storage, upload: Upload,
         raise InvalidUpload(
             f"the file's metadata names version {metadata.version!r}, not {dist.version}")
 
+    refuse_reuse(files.deleted(upload.filename), sha256)
     refuse_taken(files.taken(upload.filename), files.filenames_of(dist.project), upload.filename)
 
     key = storage_key(sha256, upload.filename)
@@ -160,6 +161,18 @@ def accept_upload(files: UploadStore, storage: Storage, upload: Upload,
     log.info("upload project=%s file=%s size=%d sha256=%s", dist.project, upload.filename,
              size, sha256)
     return record
+
+
+def refuse_reuse(deleted: DeletedFile | None, sha256: str) -> None:
+    """Conflict if the filename was deleted while holding other bytes (its tombstone).
+
+    Lock files pin a file's hash by its name: as on PyPI, a deleted filename may come
+    back only with the very same bytes.
+    """
+    if deleted is not None and deleted.sha256 != sha256:
+        raise Conflict(f"filename was used before: {deleted.filename} was deleted on "
+                       f"{deleted.deleted:%Y-%m-%d}, and a filename may come back only with "
+                       "the same bytes; upload a new version")
 
 
 def refuse_taken(taken: bool, filenames: list[str], filename: str) -> None:

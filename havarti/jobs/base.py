@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from havarti.distributions import normalized
+
 if TYPE_CHECKING:
     from havarti.domain.index import PackageIndex
 
@@ -24,7 +26,10 @@ def cache_file(index: PackageIndex, project: str, filename: str) -> str:
 
 
 def refresh_project(index: PackageIndex, project: str) -> str:
-    """Revalidate one project's upstream page."""
+    """Revalidate one project's upstream page (never a reserved name's: upstream is not asked)."""
+    reserved = index.policy().reserved_by(normalized(project))
+    if reserved is not None:
+        return f"{project}: reserved ({reserved.text}), upstream not asked"
     state = index.mirror.state(project)
     return f"{project}: {len(state.files)} files"
 

@@ -15,6 +15,7 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
     """The Flask app for ``settings``; ``holder`` supplies the per-process PackageIndex."""
     from havarti import logs
     from havarti.web import (
+        admin,
         context,
         errors,
         files,
@@ -27,7 +28,7 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
         ui,
         upload,
     )
-    from havarti.web.auth import passcode_ok
+    from havarti.web.auth import require
     from havarti.web.hotpages import wrap as hot_pages
     from havarti.web.pagepath import PagePath
 
@@ -40,14 +41,13 @@ def create_app(settings: Settings, holder: IndexHolder | None = None) -> Flask:
 
     if settings.read_auth:
         @app.before_request
-        def require_passcode() -> Response | None:
+        def require_reader() -> Response | None:
             if request.path in ("/health", "/ready", "/metrics"):
                 return None
-            if passcode_ok(request, settings.passcode):
-                return None
-            return errors.unauthorized("this index requires the passcode to read")
+            require(request, "read", "read this index")
+            return None
 
-    for module in (simple, files, upload, jsonapi, health, ui, manage, telemetry):
+    for module in (simple, files, upload, jsonapi, health, ui, manage, admin, telemetry):
         app.register_blueprint(module.bp)
     errors.init_app(app)
     # Request sanity, same-origin changes, JSON-only API bodies: before every handler but

@@ -17,12 +17,16 @@ from werkzeug.wrappers import Response
 
 from havarti.errors import (
     NO_SPACE,
+    BodyTooLarge,
     Conflict,
     DownloadFailed,
+    Forbidden,
     HavartiError,
+    InvalidRequest,
     InvalidUpload,
     NotFound,
     StorageUnavailable,
+    Unauthorized,
     UploadTooLarge,
     UpstreamError,
     no_space,
@@ -107,12 +111,16 @@ def answer_for(exc: Exception) -> tuple[int, str] | None:
         return 502, f"upstream sent bytes that do not match the index: {exc}"
     if not isinstance(exc, HavartiError):
         return None
-    if isinstance(exc, UploadTooLarge):
+    if isinstance(exc, UploadTooLarge | BodyTooLarge):
         return 413, str(exc)
     if isinstance(exc, Conflict):
         return 409, str(exc)
-    if isinstance(exc, InvalidUpload):
+    if isinstance(exc, InvalidUpload | InvalidRequest):
         return 400, str(exc)
+    if isinstance(exc, Unauthorized):
+        return 401, str(exc)
+    if isinstance(exc, Forbidden):
+        return 403, str(exc)
     if isinstance(exc, NotFound):
         return 404, str(exc)
     if isinstance(exc, UpstreamError):
@@ -140,6 +148,12 @@ def init_app(app: Flask) -> None:
                         " ".join(str(exc).split())[:200])
         if status == 503:
             telemetry.count_storage_error()
+        if status in (401, 403):
+            # Every refusal of access or by a policy leaves a line an operator can grep.
+            log.warning("access-refused status=%d method=%s path=%s remote=%s reason=%s", status,
+                        request.method, request.path, request.remote_addr or "-", message)
+        if status == 401:
+            return unauthorized(message)
         return one_line(status, message)
 
     @app.errorhandler(HTTPException)

@@ -9,24 +9,18 @@ from flask import Blueprint, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from havarti.distributions import normalized, parse_dist_filename
-from havarti.errors import InvalidUpload
+from havarti.errors import BodyTooLarge, InvalidRequest, InvalidUpload
 from havarti.records import ProjectMode
 from havarti.web import context
-from havarti.web.auth import passcode_ok
-from havarti.web.errors import one_line, unauthorized
+from havarti.web.auth import require
+from havarti.web.errors import one_line
 
 bp = Blueprint("manage", __name__)
 
 
-def _refusal() -> Response | None:
-    """Why this request may not change anything, or None."""
-    settings = context.settings()
-    if not settings.passcode:
-        return one_line(403, "managing packages is disabled: set the PASSCODE environment "
-                             "variable to enable it")
-    if not passcode_ok(request, settings.passcode):
-        return unauthorized("wrong or missing passcode (basic-auth password)")
-    return None
+def _admin() -> None:
+    """Raises Unauthorized / Forbidden unless the request may manage packages (admin)."""
+    require(request, "admin", "manage packages")
 
 
 # The HTML forms (project and file pages): answer with the page that shows the change.
@@ -37,9 +31,7 @@ def form_action(name: str, filename: str, action: str) -> Response:
         return one_line(404, f"no action {action!r}; use yank, unyank or delete")
     # Cross-site posts were refused before (havarti.web.guard): a browser re-sends
     # basic-auth credentials on any site's form post.
-    refused = _refusal()
-    if refused is not None:
-        return refused
+    _admin()
     index = context.index()
     if action == "yank":
         index.yank(name, filename, request.form.get("reason", ""), request.remote_addr)
@@ -72,9 +64,7 @@ def _change_project(name: str, action: str) -> ProjectMode:
 def form_project_action(name: str, action: str) -> Response:
     if action not in PROJECT_ACTIONS:
         return one_line(404, f"no action {action!r}; use {', '.join(PROJECT_ACTIONS)}")
-    refused = _refusal()
-    if refused is not None:
-        return refused
+    _admin()
     _change_project(name, action)
     return redirect(url_for("ui.project", name=normalized(name)), code=303)
 
@@ -85,52 +75,52 @@ def form_project_action(name: str, action: str) -> Response:
 MAX_JSON_BODY = 64 * 1024
 
 
-def _reason() -> str | Response:
-    """The yank reason from the JSON body (its type was checked by havarti.web.guard)."""
+def json_object(example: str) -> dict:
+    """The request's JSON object body ({} when empty; its type was checked by havarti.web.guard).
+
+    Raises BodyTooLarge (413) or InvalidRequest (400) naming ``example``.
+    """
     if request.content_length is not None and request.content_length > MAX_JSON_BODY:
-        return one_line(413, f"the body is larger than {MAX_JSON_BODY} bytes")
+        raise BodyTooLarge(f"the body is larger than {MAX_JSON_BODY} bytes")
     data = request.stream.read(MAX_JSON_BODY + 1)
     if len(data) > MAX_JSON_BODY:
-        return one_line(413, f"the body is larger than {MAX_JSON_BODY} bytes")
+        raise BodyTooLarge(f"the body is larger than {MAX_JSON_BODY} bytes")
     if not data.strip():
-        return ""
+        return {}
     try:
         body = json.loads(data)
     except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
-        return one_line(400, 'the body must be a JSON object, e.g. {"reason": "broken build"}')
-    reason = body.get("reason", "")
+        raise InvalidRequest(f"the body must be a JSON object, e.g. {example}")
+    return body
+
+
+def _reason() -> str:
+    """The yank reason from the JSON body."""
+    reason = json_object('{"reason": "broken build"}').get("reason", "")
     if not isinstance(reason, str):
-        return one_line(400, "reason must be a string")
+        raise InvalidRequest("reason must be a string")
     return reason
 
 
 @bp.post("/api/projects/<name>/files/<filename>/yank")
 def api_yank(name: str, filename: str) -> Response:
-    refused = _refusal()
-    if refused is not None:
-        return refused
+    _admin()
     reason = _reason()
-    if isinstance(reason, Response):
-        return reason
     state = context.index().yank(name, filename, reason, request.remote_addr)
     return jsonify(state.as_json())
 
 
 @bp.post("/api/projects/<name>/files/<filename>/unyank")
 def api_unyank(name: str, filename: str) -> Response:
-    refused = _refusal()
-    if refused is not None:
-        return refused
+    _admin()
     return jsonify(context.index().unyank(name, filename, request.remote_addr).as_json())
 
 
 @bp.delete("/api/projects/<name>/files/<filename>")
 def api_delete(name: str, filename: str) -> Response:
-    refused = _refusal()
-    if refused is not None:
-        return refused
+    _admin()
     index = context.index()
     state = index.delete(name, filename, request.remote_addr)
     return jsonify(state.as_json())
@@ -138,9 +128,7 @@ def api_delete(name: str, filename: str) -> Response:
 
 @bp.get("/api/projects/<name>")
 def api_project(name: str) -> Response:
-    refused = _refusal()
-    if refused is not None:
-        return refused
+    _admin()
     return jsonify(context.index().project_mode(name).as_json())
 
 
@@ -148,17 +136,13 @@ def api_project(name: str) -> Response:
 def api_project_action(name: str, action: str) -> Response:
     if action not in PROJECT_ACTIONS:
         return one_line(404, f"no action {action!r}; use {', '.join(PROJECT_ACTIONS)}")
-    refused = _refusal()
-    if refused is not None:
-        return refused
+    _admin()
     return jsonify(_change_project(name, action).as_json())
 
 
 @bp.get("/api/projects/<name>/audit")
 def api_audit(name: str) -> Response:
-    refused = _refusal()
-    if refused is not None:
-        return refused
+    _admin()
     entries = context.index().audit_log(name)
     return jsonify({"project": normalized(name), "changes": [
         {"time": e.time.isoformat(), "remote_addr": e.remote_addr, "action": e.action,

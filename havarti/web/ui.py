@@ -35,7 +35,7 @@ LISTING_MARK = "<!--havarti:listing-->"
 @bp.after_app_request
 def security_headers(response: Response) -> Response:
     # The UI's pages, and error pages in its layout whichever blueprint answered.
-    if response.mimetype == "text/html" and (request.blueprint in ("ui", "manage")
+    if response.mimetype == "text/html" and (request.blueprint in ("ui", "manage", "admin")
                                              or response.status_code >= 400):
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, request
 from werkzeug.wrappers import Response
 
+from havarti.distributions import normalized
 from havarti.domain.uploads import Upload
 from havarti.errors import InvalidUpload
 from havarti.web import context
-from havarti.web.auth import passcode_ok
-from havarti.web.errors import one_line, unauthorized
+from havarti.web.auth import require
+from havarti.web.errors import one_line
 
 bp = Blueprint("upload", __name__)
 
@@ -17,12 +18,8 @@ bp = Blueprint("upload", __name__)
 @bp.post("/")
 @bp.post("/legacy/")
 def upload() -> Response:
-    settings = context.settings()
-    if not settings.passcode:
-        return one_line(403, "uploads are disabled: set the PASSCODE environment variable to enable them")
-    # Checked before the body is parsed: no one without the passcode costs us a spool.
-    if not passcode_ok(request, settings.passcode):
-        return unauthorized("wrong or missing passcode (basic-auth password)")
+    # Checked before the body is parsed: no one without a passcode or token costs us a spool.
+    principal = require(request, "upload", "upload")
     form = request.form
     action = form.get(":action")
     if action != "file_upload":
@@ -30,8 +27,13 @@ def upload() -> Response:
     content = request.files.get("content")
     if content is None or not content.filename:
         raise InvalidUpload("the form has no 'content' file")
-    uploaded = context.index().upload(Upload(
-        name=form.get("name", ""),
+    index = context.index()
+    name = form.get("name", "")
+    if name:
+        # Which projects this token may upload to: before the file is read or stored.
+        principal.require_upload_to(normalized(name), index.reserved_names())
+    uploaded = index.upload(Upload(
+        name=name,
         version=form.get("version", ""),
         filename=content.filename,
         content=content.stream,  # type: ignore[arg-type]  # a spooled, seekable file

@@ -247,6 +247,26 @@ def test_any_json_api_body(web: WebApp) -> None:
     check()
 
 
+def test_any_access_api_body(web: WebApp) -> None:
+    """Tokens, reserved names and policies: any JSON object is a 2xx or a one-line 4xx."""
+    import json
+
+    keys = st.sampled_from(["scope", "projects", "expires", "note", "pattern", "action", "match",
+                            "filename", "reason"])
+    value = st.one_of(field, st.sampled_from(["read", "upload", "admin", "deny", "allow", "90d",
+                                              "acme-*", "x<1", "*.whl"]), json_values)
+    body = st.dictionaries(keys, value, max_size=5).map(lambda v: json.dumps(v).encode())
+
+    @fuzz(examples(web))
+    @given(path=st.sampled_from(["/api/tokens", "/api/reserved", "/api/policies"]), data=body)
+    def check(path: str, data: bytes) -> None:
+        sane(web.client.post(path, data=data, headers={**web.auth,
+                                                       "Content-Type": "application/json"},
+                             environ_base={"REMOTE_ADDR": "192.0.2.80"}))
+
+    check()
+
+
 # The probes that found 500s, on each database (Postgres refuses NUL and over-long values).
 
 @pytest.mark.parametrize("path", [
