@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -451,6 +453,20 @@ def storage_copy(to: tuple[str, ...], env_file: str | None) -> None:
     sys.exit(1 if report.failed else 0)
 
 
+@contextmanager
+def database(settings: Settings | None = None,
+             refused: tuple[type[Exception], ...] = ()) -> Iterator[Any]:
+    """The migrated database for one command, disposed after it; an exception in
+    ``refused`` is the command's refusal: one line on stderr, exit 2."""
+    db = open_database(settings or settings_or_exit())
+    try:
+        yield db
+    except refused as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+
+
 def open_database(settings: Settings) -> Any:
     """The database, migrated (the operator's tools may run before the first `serve`)."""
     from havarti.application import startup_failure
@@ -489,11 +505,8 @@ def token_create(scope: str, projects: tuple[str, ...], expires: str | None, not
                                else None, note)
     except (InvalidRequest, ConfigError) as exc:
         fail(str(exc))
-    db = open_database(settings)
-    try:
+    with database(settings) as db:
         secret, record = issue(TokenRepository(db), new, "cli")
-    finally:
-        db.dispose()
     limits = f" for {' '.join(record.projects)}" if record.projects else ""
     expiry = f", expires {record.expires:%Y-%m-%d %H:%M} UTC" if record.expires else ""
     click.echo(f"havarti: token {record.id} ({record.scope}{limits}{expiry}); it is shown only "
@@ -506,11 +519,8 @@ def token_list() -> None:
     """Every token: id, scope, projects, expiry, last use, state (never the secret)."""
     from havarti.db.tokens import TokenRepository
 
-    db = open_database(settings_or_exit())
-    try:
+    with database() as db:
         records = TokenRepository(db).list()
-    finally:
-        db.dispose()
 
     def when(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M") if value else "never"
@@ -531,13 +541,8 @@ def token_revoke(token_id: int) -> None:
     from havarti.db.tokens import TokenRepository
     from havarti.errors import NotFound
 
-    db = open_database(settings_or_exit())
-    try:
+    with database(refused=(NotFound,)) as db:
         record = TokenRepository(db).revoke(token_id, "cli")
-    except NotFound as exc:
-        fail(str(exc))
-    finally:
-        db.dispose()
     click.echo(f"token {record.id} revoked")
 
 
@@ -555,13 +560,8 @@ def reserved_add(pattern: str, note: str) -> None:
     from havarti.domain.policy import reserve
     from havarti.errors import Conflict, InvalidRequest
 
-    db = open_database(settings_or_exit())
-    try:
+    with database(refused=(Conflict, InvalidRequest)) as db:
         found = reserve(PolicyRepository(db), pattern, note, "cli")
-    except (Conflict, InvalidRequest) as exc:
-        fail(str(exc))
-    finally:
-        db.dispose()
     click.echo(f"reserved {found.pattern} (id {found.id})")
 
 
@@ -573,12 +573,9 @@ def reserved_list() -> None:
     settings = settings_or_exit()
     for pattern in settings.reserved_names:
         click.echo(f"   -  {pattern}  (RESERVED_NAMES)")
-    db = open_database(settings)
-    try:
+    with database(settings) as db:
         for found in PolicyRepository(db).reservations():
             click.echo(f"{found.id:>4}  {found.pattern}  {found.note}".rstrip())
-    finally:
-        db.dispose()
 
 
 @reserved.command("remove")
@@ -588,13 +585,8 @@ def reserved_remove(reservation_id: int) -> None:
     from havarti.db.policies import PolicyRepository
     from havarti.errors import NotFound
 
-    db = open_database(settings_or_exit())
-    try:
+    with database(refused=(NotFound,)) as db:
         found = PolicyRepository(db).unreserve(reservation_id, "cli")
-    except NotFound as exc:
-        fail(str(exc))
-    finally:
-        db.dispose()
     click.echo(f"released {found.pattern}")
 
 
@@ -618,11 +610,8 @@ def policy_add(action: str, match: str, filename: str, reason: str) -> None:
         rule = Rule.parse(action, match, filename, reason)
     except InvalidRequest as exc:
         fail(str(exc))
-    db = open_database(settings_or_exit())
-    try:
+    with database() as db:
         stored = add_rule(PolicyRepository(db), rule, "cli")
-    finally:
-        db.dispose()
     click.echo(f"added rule {stored.id}: {stored.describe()}")
 
 
@@ -641,13 +630,8 @@ def policy_remove(rule_id: int) -> None:
     from havarti.domain.policy import remove_rule
     from havarti.errors import NotFound
 
-    db = open_database(settings_or_exit())
-    try:
+    with database(refused=(NotFound,)) as db:
         rule = remove_rule(PolicyRepository(db), rule_id, "cli")
-    except NotFound as exc:
-        fail(str(exc))
-    finally:
-        db.dispose()
     click.echo(f"removed rule {rule_id}: {rule.describe()}")
 
 
@@ -687,11 +671,8 @@ def load_policy(settings: Settings) -> Any:
         file_rules = tuple(read_policy_file(settings.policy_file)) if settings.policy_file else ()
     except InvalidRequest as exc:
         fail(str(exc))
-    db = open_database(settings)
-    try:
+    with database(settings) as db:
         return snapshot(PolicyRepository(db), file_rules, settings.reserved_names)
-    finally:
-        db.dispose()
 
 
 if __name__ == "__main__":

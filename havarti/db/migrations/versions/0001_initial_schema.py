@@ -1,9 +1,4 @@
-"""initial schema
-
-Revision ID: 0001
-Revises: (none)
-Create Date: 2026-11-25 16:25:17.381370
-"""
+"""initial schema"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -12,8 +7,6 @@ import havarti.db.models
 
 revision = '0001'
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,17 +1,10 @@
-"""Store the rendered upstream part of each project page.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-25 18:00:00
-"""
+"""Store the rendered upstream part of each project page."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -18,10 +18,6 @@ sha256; this repairs what is already stored:
 names exactly one project, so with rows matching their filenames the two rules
 are the same, and the global one also keeps the lease and storage keys (made
 from the filename) and PyPI's own rule ("a filename is used once, anywhere").
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-03 10:00:00
 """
 
 import json
@@ -39,8 +35,6 @@ from packaging.utils import (
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 projects = sa.table("projects", sa.column("id", sa.Integer), sa.column("name", sa.String),
                     sa.column("display_name", sa.String), sa.column("private", sa.Boolean),

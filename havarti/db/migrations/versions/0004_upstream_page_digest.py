@@ -1,17 +1,10 @@
-"""Identify stored upstream pages by a digest of their bytes.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-02 07:30:00
-"""
+"""Identify stored upstream pages by a digest of their bytes."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,17 +1,10 @@
-"""Access: API tokens, tombstones of deleted files, reserved names, package policies.
-
-Revision ID: 0006
-Revises: 0004
-Create Date: 2026-12-02 11:30:00
-"""
+"""Access: API tokens, tombstones of deleted files, reserved names, package policies."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
