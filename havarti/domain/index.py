@@ -366,6 +366,8 @@ class PackageIndex:
 
     def root_page(self) -> tuple[bytes, bytes]:
         """The /simple/ page: every project Havarti can serve without upstream (HTML, JSON)."""
+        # Pages this process answered are listed, though their writes follow the answers.
+        self.mirror.flush(30)
         names = self.projects.served_names()
         return render_index_html(names), render_index_json(names)
 

@@ -320,8 +320,9 @@ class Mirror:
     def _forget(self, name: str) -> None:
         self._states.pop(name)
         self._missing.put(name, True)
-        # After any store of this page still queued.
-        self._writer().submit(self.pages.forget, name)
+        # After any store of this page still queued, and before the 404 is answered: from
+        # then on no process lists the project (the /simple/ page reads the stored rows).
+        self._writer().submit(self.pages.forget, name).result()
 
     def close(self) -> None:
         """Stop this process's threads; pages already answered are still stored."""
