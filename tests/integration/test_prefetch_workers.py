@@ -127,6 +127,7 @@ def test_check_and_ready_warn_without_a_worker_and_count_it_once_started(
     assert time.monotonic() - started < 0.5  # the count is reused, not asked again per probe
 
     worker = Worker(celery_command(), clean_env(env), tmp_path / "worker.log").start()
+    answering(env)
     try:
         result = havarti(["check"], env)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -141,6 +142,18 @@ def test_check_and_ready_warn_without_a_worker_and_count_it_once_started(
         worker.stop()
 
 
+def answering(env: dict[str, str], timeout: float = 60) -> None:
+    """Wait until the worker answers Celery's broadcast: "ready." in its log comes first, and
+    on a loaded machine its first answer can take longer than prefetch's count waits."""
+    from havarti.config import load_settings
+    from havarti.jobs.celery import sending_runner
+
+    runner = sending_runner(load_settings(env))
+    deadline = time.monotonic() + timeout
+    while runner.workers(1.0) == 0:
+        assert time.monotonic() < deadline, "the worker never answered Celery's inspect"
+
+
 def test_prefetch_stops_waiting_when_the_last_worker_is_gone(
         tmp_path: Path, upstream: FakeIndex, lonely_redis: str) -> None:
     big = dists.wheel("slow-to-fetch", "1.0", payload_size=2_000_000)
@@ -151,6 +164,7 @@ def test_prefetch_stops_waiting_when_the_last_worker_is_gone(
     env = {"PACKAGE_CACHE": str(tmp_path / "data"), "FALLBACK": upstream.url,
            "REDIS_URI": lonely_redis}
     worker = Worker(celery_command(), clean_env(env), tmp_path / "worker.log").start()
+    answering(env)
     prefetch = subprocess.Popen(
         [sys.executable, "-m", "havarti.cli", "prefetch", "-r", str(requirements), "--no-deps"],
         env=clean_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
