@@ -217,9 +217,9 @@ def _require_a_worker(settings: Settings) -> None:
     from havarti.jobs.celery import sending_runner
 
     runner = sending_runner(settings)
-    # Longer than /ready waits, and asked twice before refusing: a worker that is starting
-    # up, or on a busy machine, answers late.
-    for wait in (2 * WORKER_PING_TIMEOUT, 5 * WORKER_PING_TIMEOUT):
+    # Longer than /ready waits, and asked three times before refusing: a worker that is
+    # starting up, or on a busy machine, answers late (seen: 7 s in CI at a load of 10).
+    for wait in (2 * WORKER_PING_TIMEOUT, 5 * WORKER_PING_TIMEOUT, 10 * WORKER_PING_TIMEOUT):
         try:
             if runner.workers(wait):
                 return
